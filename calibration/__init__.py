@@ -1,0 +1,1 @@
+"""Station profile, tray geometry, photometry, focus and decision thresholds."""

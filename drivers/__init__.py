@@ -1,0 +1,1 @@
+"""Hardware: camera, lighting controller, barcode scanner; each with a simulator."""

@@ -1,0 +1,1 @@
+"""Inference runtimes, model manifests, preprocessing, scoring and the data-set contract."""

@@ -1,0 +1,1 @@
+"""Offline work: synthetic tray scenes, training and ONNX export (torch only here)."""

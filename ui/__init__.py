@@ -1,0 +1,1 @@
+"""PyQt6 windows and widgets; the only package that imports Qt."""
