@@ -34,17 +34,27 @@ def order_corners(points: np.ndarray) -> np.ndarray:
     return np.roll(clockwise, -start, axis=0)
 
 
+def _enclosed_by_edges(gray_small: np.ndarray, low: int, high: int) -> np.ndarray:
+    """Everything the frame border cannot reach without crossing an edge: the tray and
+    what lies in it, whatever the tray's and the enclosure's brightness."""
+    edges = cv2.Canny(gray_small, low, high)
+    edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
+    height, width = edges.shape
+    outside = np.zeros((height + 2, width + 2), np.uint8)
+    reachable = edges.copy()
+    for x, y in ((0, 0), (width - 1, 0), (0, height - 1), (width - 1, height - 1)):
+        if reachable[y, x] == 0:
+            cv2.floodFill(reachable, outside, (x, y), 128)
+    return np.where(reachable == 128, 0, 255).astype(np.uint8)
+
+
 def _quad_candidates(gray_small: np.ndarray) -> list[np.ndarray]:
     blurred = cv2.GaussianBlur(gray_small, (5, 5), 0)
     masks = []
     _, bright = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     masks += [bright, 255 - bright]
-    edges = cv2.Canny(blurred, 30, 90)
-    edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
-    filled = np.zeros_like(edges)
-    contours, _ = cv2.findContours(edges, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    cv2.drawContours(filled, contours, -1, 255, thickness=cv2.FILLED)
-    masks.append(filled)
+    for low, high in ((30, 90), (10, 30)):
+        masks.append(_enclosed_by_edges(blurred, low, high))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
     quads = []
     for mask in masks:
@@ -61,8 +71,15 @@ def _quad_candidates(gray_small: np.ndarray) -> list[np.ndarray]:
     return quads
 
 
-def _score_quad(quad: np.ndarray, image_area: float) -> float:
-    """Prefer large, square-ish quads (the tray fills most of the frame)."""
+def _score_quad(quad: np.ndarray, shape: tuple[int, int]) -> float:
+    """Prefer large, square-ish quads (the tray fills most of the frame) clear of the
+    frame's border (the enclosure's walls reach it; the tray never does)."""
+    height, width = shape
+    image_area = float(height * width)
+    margin = 2.0
+    if (quad.min(axis=0) < margin).any() or (quad[:, 0].max() > width - 1 - margin
+                                             or quad[:, 1].max() > height - 1 - margin):
+        return -1.0
     area = cv2.contourArea(quad.astype(np.float32))
     if not 0.15 * image_area < area < 0.98 * image_area:
         return -1.0
@@ -70,7 +87,8 @@ def _score_quad(quad: np.ndarray, image_area: float) -> float:
     squareness = sides.min() / sides.max()
     if squareness < 0.6:
         return -1.0
-    return area / image_area * squareness
+    # The tray is the largest square thing in view; squareness breaks near-ties.
+    return area / image_area + 0.1 * squareness
 
 
 def rough_corners(frame: np.ndarray) -> np.ndarray:
@@ -78,8 +96,7 @@ def rough_corners(frame: np.ndarray) -> np.ndarray:
     gray = to_gray(frame)
     scale = WORKING_WIDTH / gray.shape[1]
     small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    image_area = float(small.shape[0] * small.shape[1])
-    scored = [(_score_quad(quad, image_area), quad) for quad in _quad_candidates(small)]
+    scored = [(_score_quad(quad, small.shape), quad) for quad in _quad_candidates(small)]
     scored = [item for item in scored if item[0] > 0]
     if not scored:
         raise TrayNotFound("no tray outline found in the frame: check that the empty tray is "
@@ -89,7 +106,7 @@ def rough_corners(frame: np.ndarray) -> np.ndarray:
 
 
 def refine_corners(gray: np.ndarray, corners: np.ndarray,
-                   searches: tuple[float, ...] = (24.0, 8.0)) -> np.ndarray:
+                   searches: tuple[float, ...] = (80.0, 24.0, 8.0)) -> np.ndarray:
     """Sub-pixel corners: fit a line to the rim edge on each side, intersect neighbours."""
     corners = np.asarray(corners, dtype=np.float64)
     for search in searches:

@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 
 SIDES = ("top", "right", "bottom", "left")
+STEP_HALF_WIDTH = 2  # pixels averaged on each side of a candidate edge position
+OUTER_EDGE_FRACTION = 0.25  # an outer step this fraction of the strongest still counts
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ def _outward_normal(start: np.ndarray, end: np.ndarray) -> np.ndarray:
 
 def sample_side(gray: np.ndarray, start: np.ndarray, end: np.ndarray, search_px: float,
                 samples: int = 64, margin: float = 0.08, tangential_px: float = 3.0,
-                min_step: float = 6.0) -> EdgeSamples:
+                min_step: float = 12.0) -> EdgeSamples:
     """Locate the strongest step along the outward normal at points spaced along a side."""
     start = np.asarray(start, dtype=np.float64)
     end = np.asarray(end, dtype=np.float64)
@@ -63,15 +65,22 @@ def sample_side(gray: np.ndarray, start: np.ndarray, end: np.ndarray, search_px:
     map_y = grid[..., 1].reshape(samples * len(tangents), len(steps)).astype(np.float32)
     values = cv2.remap(gray, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     profiles = values.reshape(samples, len(tangents), len(steps)).astype(np.float32).mean(axis=1)
-    derivative = np.gradient(profiles, axis=1)
-    # One side's rim has one polarity (tray→background); take the dominant one.
-    strongest = np.take_along_axis(derivative, np.abs(derivative).argmax(axis=1)[:, None], 1)
-    polarity = 1.0 if np.sum(strongest) >= 0 else -1.0
-    signed = derivative * polarity
-    # The rim's outer boundary is the outermost strong step; the rim's inner edge and
-    # the item lie further in, so take the last local maximum that is at least half
-    # as strong as the row's strongest.
-    threshold = np.maximum(0.5 * signed.max(axis=1, keepdims=True), min_step)
+    # Step across each position: mean of the next few samples minus the previous few.
+    # Robust to soft (defocused, resampled) edges, where a 1-pixel gradient is weak.
+    half = STEP_HALF_WIDTH
+    cumulative = np.concatenate([np.zeros((samples, 1), np.float32),
+                                 np.cumsum(profiles, axis=1)], axis=1)
+    derivative = np.zeros_like(profiles)
+    positions = np.arange(half, len(steps) - half)
+    after = (cumulative[:, positions + half + 1] - cumulative[:, positions + 1]) / half
+    before = (cumulative[:, positions] - cumulative[:, positions - half]) / half
+    derivative[:, positions] = after - before
+    # The rim's outer boundary is the outermost strong step, bright-to-dark or the other
+    # way (a lit lip against a shaded floor, or a dark tote on a light one); the rim's
+    # inner edge and the item lie further in. So take the last local maximum of the step
+    # size that is at least OUTER_EDGE_FRACTION as strong as the row's strongest.
+    signed = np.abs(derivative)
+    threshold = np.maximum(OUTER_EDGE_FRACTION * signed.max(axis=1, keepdims=True), min_step)
     padded = np.pad(signed, ((0, 0), (1, 1)), constant_values=-np.inf)
     peaks = (signed >= padded[:, :-2]) & (signed >= padded[:, 2:]) & (signed >= threshold)
     has_peak = peaks.any(axis=1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from engines.tray_geometry import TrayGeometry
 from training.synth.scene import TRAY_SIZE
 from training.synth import textures
 
@@ -20,7 +21,9 @@ _GAIN_ONE = 128.0
 _NOISE_SLACK = 1 << 20
 _noise_pool: tuple[np.ndarray, np.ndarray] | None = None
 
-TRAY_SQUARE = np.float32([[0, 0], [TRAY_SIZE, 0], [TRAY_SIZE, TRAY_SIZE], [0, TRAY_SIZE]])
+# The tray's outer corners in the tray image, in the station's convention (engines.tray_geometry).
+TRAY_SQUARE = TrayGeometry.from_array([[0, 0], [1, 0], [1, 1], [0, 1]], TRAY_SIZE) \
+    .destination().astype(np.float32)
 
 
 def _noise() -> tuple[np.ndarray, np.ndarray]:
@@ -44,7 +47,7 @@ def tray_corners(rng: np.random.Generator) -> np.ndarray:
                            FRAME_HEIGHT / 2 + rng.uniform(-40, 40)])
         angle = np.deg2rad(rng.uniform(-4, 4))
         rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-        square = (TRAY_SQUARE / TRAY_SIZE - 0.5) * side
+        square = ((TRAY_SQUARE + 0.5) / TRAY_SIZE - 0.5) * side
         corners = square @ rotation.T + center + rng.normal(0, side * 0.006, (4, 2))
         if (corners.min() >= 20 and corners[:, 0].max() <= FRAME_WIDTH - 20
                 and corners[:, 1].max() <= FRAME_HEIGHT - 20):
@@ -66,6 +69,25 @@ def _enclosure(rng: np.random.Generator) -> np.ndarray:
                       interpolation=cv2.INTER_LINEAR)
 
 
+def _cast_shadow(frame: np.ndarray, corners: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Darken the enclosure floor around the tray: the tote's walls shade the floor."""
+    scale = 4
+    small_w, small_h = FRAME_WIDTH // scale, FRAME_HEIGHT // scale
+    offset = rng.uniform(-6, 6, 2)
+    outside = np.full((small_h, small_w), 255, np.uint8)
+    cv2.fillConvexPoly(outside, np.round((corners + offset) / scale).astype(np.int32), 0)
+    distance = cv2.distanceTransform(outside, cv2.DIST_L2, 3)
+    # A soft shadow from the tote over the floor, and a tight, deep contact shadow where
+    # its wall meets the floor (distances in small pixels: ×4 in the frame).
+    far_reach, far_depth = rng.uniform(8, 20), rng.uniform(0.15, 0.3)
+    near_reach, near_depth = rng.uniform(2, 4), rng.uniform(0.3, 0.45)
+    factor = (1.0 - far_depth * np.exp(-distance / far_reach)
+              - near_depth * np.exp(-distance / near_reach))
+    factor_u8 = cv2.resize(np.clip(factor * _GAIN_ONE, 0, 255).astype(np.uint8),
+                           (FRAME_WIDTH, FRAME_HEIGHT), interpolation=cv2.INTER_LINEAR)
+    return cv2.multiply(frame, cv2.merge([factor_u8] * 3), scale=1 / _GAIN_ONE)
+
+
 def _gain_map(rng: np.random.Generator) -> np.ndarray:
     """Vignetting × lighting gradient × exposure × white balance, uint8 with 128 = gain 1."""
     small_w, small_h = 256, 188
@@ -84,7 +106,7 @@ def _gain_map(rng: np.random.Generator) -> np.ndarray:
 def capture_frame(tray: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Render the 4096×3000 RGB frame of a tray scene; returns (frame, corners TL,TR,BR,BL)."""
     corners = tray_corners(rng)
-    frame = _enclosure(rng)
+    frame = _cast_shadow(_enclosure(rng), corners, rng)
     # warp only into the tray's bounding box: most of the cost of a 12 MP warp is per pixel
     x0, y0 = np.floor(corners.min(axis=0)).astype(int) - 2
     x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + 2
@@ -104,5 +126,4 @@ def capture_frame(tray: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarra
 
 def tray_crop_from_frame(frame: np.ndarray, corners: np.ndarray) -> np.ndarray:
     """What the station computes: the frame warped back to the 2048×2048 tray square."""
-    homography = cv2.getPerspectiveTransform(np.asarray(corners, np.float32), TRAY_SQUARE)
-    return cv2.warpPerspective(frame, homography, (TRAY_SIZE, TRAY_SIZE), flags=cv2.INTER_LINEAR)
+    return TrayGeometry.from_array(corners, TRAY_SIZE).warp(frame)

@@ -20,6 +20,7 @@ import numpy as np
 
 from engines.dataset import QueryRecord, ReferenceRecord
 from engines.taxonomy import SPLITS, format_defect_types
+from engines.item_crop import square_item_crop
 from training.synth.camera import capture_frame, tray_crop_from_frame
 from training.synth.items import ItemIdentity
 from training.synth.plan import CaptureSpec, capture_rng, plan_item
@@ -28,7 +29,6 @@ from training.synth.scene import render_scene
 MARKER_FILE = "synth.json"
 SUBDIRS = ("images", "crops", "masks", "defect_masks", "frames")
 JPEG_QUALITY = 90
-CROP_PADDING = 0.10
 
 
 @dataclass
@@ -70,23 +70,6 @@ def assign_splits(items: int, seed: int) -> list[str]:
     return split_of
 
 
-def item_crop(image: np.ndarray, mask: np.ndarray, padding: float = CROP_PADDING) -> np.ndarray:
-    """Square crop around the mask's bounding box, ``padding`` of its long side on each side."""
-    bx, by, bw, bh = cv2.boundingRect(np.ascontiguousarray(mask, np.uint8))
-    if bw == 0 or bh == 0:
-        return image.copy()
-    x0, x1, y0, y1 = bx, bx + bw, by, by + bh
-    side = int(round(max(x1 - x0, y1 - y0) * (1 + 2 * padding)))
-    left = int(round((x0 + x1 - side) / 2))
-    top = int(round((y0 + y1 - side) / 2))
-    h, w = image.shape[:2]
-    crop = np.zeros((side, side) + image.shape[2:], image.dtype)
-    sx0, sy0 = max(0, left), max(0, top)
-    sx1, sy1 = min(w, left + side), min(h, top + side)
-    crop[sy0 - top:sy1 - top, sx0 - left:sx1 - left] = image[sy0:sy1, sx0:sx1]
-    return crop
-
-
 def render_capture(identity: ItemIdentity, spec: CaptureSpec) -> CaptureImages:
     """Render one capture the way the station would see and preprocess it."""
     rng = capture_rng(spec)
@@ -94,7 +77,8 @@ def render_capture(identity: ItemIdentity, spec: CaptureSpec) -> CaptureImages:
     frame, corners = capture_frame(scene.tray, rng)
     tray = tray_crop_from_frame(frame, corners)
     return CaptureImages(frame=frame, corners=corners, tray=tray, item_mask=scene.item_mask,
-                         defect_mask=scene.defect_mask, crop=item_crop(tray, scene.item_mask))
+                         defect_mask=scene.defect_mask,
+                         crop=square_item_crop(tray, scene.item_mask)[0])
 
 
 def _write_jpeg(path: Path, rgb: np.ndarray) -> None:

@@ -48,6 +48,12 @@ def render_tray(rng: np.random.Generator) -> np.ndarray:
     tray = cv2.convertScaleAbs(color * (shade * mottle)[..., None], alpha=255)
     # 8-bit upsampling is several times faster than float here; the camera quantises anyway
     tray = cv2.resize(tray, (TRAY_SIZE, TRAY_SIZE), interpolation=cv2.INTER_LINEAR)
+    # The moulded outer lip catches the LED light: a crisp bright band along the outer edge,
+    # drawn at full resolution because the tote's outline is what calibration locks onto.
+    band = int(rng.integers(6, 14))
+    glint = int(rng.uniform(60, 100))
+    for edge in (np.s_[:band], np.s_[-band:], np.s_[:, :band], np.s_[:, -band:]):
+        tray[edge] = cv2.add(tray[edge], glint)
     return tray.astype(np.float32) * np.float32(1 / 255)
 
 
