@@ -15,6 +15,9 @@ from station_app.errors import StationError
 COMMANDS: tuple[str, ...] = (
     "synth",
     "dataset",
+    "train",
+    "evaluate",
+    "bench",
 )
 
 

@@ -1,0 +1,64 @@
+"""``station-app evaluate segmenter``: mask IoU of the segmenter on a data-set split."""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from station_app.commands import add_common_options
+from station_app.progress import ProgressBar
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate", help="measure a model on a data-set split",
+        description="Measure a model on a split of a Kaputt-layout data set. 'segmenter' "
+                    "prints the mean item-mask IoU at tray-image resolution, per material.")
+    parser.add_argument("model", choices=("segmenter",))
+    parser.add_argument("--data", type=Path, required=True, help="data-set root")
+    parser.add_argument("--split", default="test", choices=("train", "validation", "test"))
+    parser.add_argument("--onnx", type=Path, help="model file (default: the configured one)")
+    parser.add_argument("--limit", type=int, help="only the first N queries")
+    add_common_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engines.dataset import DatasetError, read_split
+    from engines.preprocess import read_mask, read_rgb
+    from engines.segmentation import ItemSegmenter, mask_iou
+    from station_app.config import load_config
+    from station_app.errors import StationError
+    from station_app.models import open_model
+
+    config = load_config(args.config)
+    try:
+        split = read_split(args.data, args.split, check_files=False)
+    except (DatasetError, OSError) as error:
+        raise StationError(str(error)) from error
+    queries = split.queries[:args.limit] if args.limit else split.queries
+    if not queries:
+        raise StationError(f"the {args.split} split of {args.data} has no queries")
+    session = open_model(config.models, config.models.segmenter, args.onnx)
+    segmenter = ItemSegmenter(session)
+    ious, by_material = [], defaultdict(list)
+    bar = ProgressBar(f"evaluate segmenter ({args.split})")
+    for index, query in enumerate(queries):
+        image = read_rgb(str(split.path(query.query_image)))
+        truth = read_mask(str(split.path(query.query_mask)))
+        iou = mask_iou(segmenter.segment(image).mask, truth)
+        ious.append(iou)
+        by_material[query.item_material].append(iou)
+        bar(index + 1, len(queries))
+    values = np.array(ious)
+    print(f"segmenter {session.manifest.name} v{session.manifest.version} on {session.name}, "
+          f"{args.split} split of {args.data}: {len(values)} tray images")
+    print(f"mean mask IoU {values.mean():.4f}  median {np.median(values):.4f}  "
+          f"min {values.min():.4f}  below 0.90: {int(np.sum(values < 0.9))}")
+    for material in sorted(by_material):
+        material_values = np.array(by_material[material])
+        print(f"  {material:<24} {material_values.mean():.4f}  (n={len(material_values)})")
+    return 0

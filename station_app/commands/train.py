@@ -1,0 +1,50 @@
+"""``station-app train segmenter|scorer``: train on a Kaputt-layout data set, export ONNX."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from station_app.commands import add_common_options
+from station_app.errors import StationError
+from station_app.progress import ProgressBar
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a model on a data set and export ONNX with its manifest",
+        description="Train a model on a data set in the Kaputt layout; checkpoints every "
+                    "epoch and resumes from the checkpoint in --out after an interruption. "
+                    "Needs the 'train' extra (torch).")
+    parser.add_argument("model", choices=("segmenter",), help="which model to train")
+    parser.add_argument("--data", type=Path, required=True, help="data-set root")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="output folder: ONNX, manifest, checkpoint")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--size", type=int, default=256, help="model input size in pixels")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--seed", type=int, default=0)
+    add_common_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not (args.data / "query-train.parquet").is_file():
+        raise StationError(f"{args.data} has no query-train.parquet; write a data set with "
+                           "'station-app synth' or point --data at a Kaputt-layout root")
+    try:
+        from training.segmenter.train import SegmenterOptions, train_segmenter
+    except ImportError as error:
+        raise StationError(f"training needs the 'train' extra ({error}); run "
+                           "'.venv/bin/pip install -e .[train]'") from error
+    options = SegmenterOptions(size=args.size, epochs=args.epochs, batch_size=args.batch_size,
+                               seed=args.seed, device=args.device)
+    bar = ProgressBar("train segmenter")
+    result = train_segmenter(args.data, args.out, options,
+                             progress=lambda done, total, note: bar(done, total, note),
+                             load_progress=ProgressBar("load images"))
+    last = result["history"][-1] if result["history"] else {}
+    print(f"wrote {result['onnx']} (validation IoU at input size "
+          f"{last.get('val_iou', float('nan')):.4f})")
+    return 0
