@@ -28,20 +28,25 @@ class ProgressBar:
         self.width = width
         self.min_interval_s = min_interval_s
         self._start = time.monotonic()
+        self._first: tuple[float, int] | None = None  # rate is measured from the first report
         self._last_draw = 0.0
         self._interactive = bool(getattr(self.stream, "isatty", lambda: False)())
         self._last_logged_tenth = -1
 
     def __call__(self, done: int, total: int, note: str = "") -> None:
         now = time.monotonic()
+        if self._first is None:
+            self._first = (now, done)
         finished = total > 0 and done >= total
         if not finished and now - self._last_draw < self.min_interval_s:
             return
         self._last_draw = now
         elapsed = now - self._start
         fraction = done / total if total else 0.0
-        eta = elapsed / done * (total - done) if done else float("nan")
-        eta_text = _format_seconds(eta) if done else "--:--"
+        first_time, first_done = self._first
+        measured = done > first_done
+        eta = (now - first_time) / (done - first_done) * (total - done) if measured else 0.0
+        eta_text = _format_seconds(eta) if measured else "--:--"
         filled = int(self.width * fraction)
         bar = "#" * filled + "-" * (self.width - filled)
         line = (f"{self.label} [{bar}] {done}/{total} {fraction:4.0%} "

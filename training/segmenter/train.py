@@ -144,7 +144,7 @@ def train_segmenter(data: Path, out: Path, options: SegmenterOptions = Segmenter
             loss.backward()
             optimizer.step()
             scheduler.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             if progress:
                 progress(epoch * steps_per_epoch + step + 1, total_steps,
                          f"epoch {epoch + 1}/{options.epochs} loss {np.mean(losses):.3f}")
