@@ -15,6 +15,8 @@ from station_app.errors import StationError
 COMMANDS: tuple[str, ...] = (
     "synth",
     "dataset",
+    "devices",
+    "capture",
     "train",
     "evaluate",
     "bench",
