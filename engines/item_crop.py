@@ -25,10 +25,10 @@ class CropBox:
 def item_box(mask: np.ndarray, padding: float = PADDING) -> CropBox:
     """Square around the mask's bounding box, centred on it, ``padding`` of the longer side
     added on each side."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
+    left, top, width, height = cv2.boundingRect(np.ascontiguousarray(mask, dtype=np.uint8))
+    if width == 0 or height == 0:
         raise ValueError("the item mask is empty")
-    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    x0, x1, y0, y1 = left, left + width, top, top + height
     side = int(round(max(x1 - x0, y1 - y0) * (1.0 + 2.0 * padding)))
     centre_x, centre_y = (x0 + x1) / 2.0, (y0 + y1) / 2.0
     return CropBox(int(round(centre_x - side / 2.0)), int(round(centre_y - side / 2.0)), side)

@@ -230,6 +230,8 @@ def _write_atomic(path: Path, payload: bytes) -> None:
             tmp.write(payload)
             tmp.flush()
             os.fsync(tmp.fileno())
+        # mkstemp creates 0600; a manifest must be readable by the station's service user.
+        os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

@@ -50,7 +50,7 @@ class ItemSegmenter:
         for image, logit in zip(tray_images, self.logits(tray_images)):
             height, width = image.shape[:2]
             upsampled = cv2.resize(logit, (width, height), interpolation=cv2.INTER_LINEAR)
-            mask = np.where(upsampled > 0, 255, 0).astype(np.uint8)
+            mask = cv2.compare(upsampled, 0.0, cv2.CMP_GT)  # uint8 0/255 in one pass
             probability = 1.0 / (1.0 + np.exp(-logit))
             results.append(Segmentation(mask=mask, item_probability=probability.astype(np.float32)))
         return results
