@@ -17,7 +17,6 @@ import datetime as _dt
 import math
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
@@ -26,6 +25,7 @@ import numpy as np
 import yaml
 
 from calibration.metrics import ArrayLike, MetricError, OperatingPoints, operating_points
+from engines.files import write_atomic
 
 
 @dataclass(frozen=True)
@@ -364,16 +364,4 @@ def _replace_top_level_block(text: str, key: str, new_block: str) -> str:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        if path.exists():
-            os.chmod(temporary, path.stat().st_mode & 0o777)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text)

@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from engines.files import DEFAULT_MODE
 from engines.taxonomy import DEFECT_TYPES, MATERIALS, SPLITS, format_defect_types, parse_defect_types
 
 QUERY_COLUMNS: tuple[str, ...] = (
@@ -407,6 +408,7 @@ def _write_table_to_temp(table: pa.Table, target: Path) -> Path:
             pq.write_table(table, stream)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temp, DEFAULT_MODE)  # data sets are shared; mkstemp alone gives 0600
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

@@ -14,12 +14,13 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import yaml
+
+from engines.files import write_atomic
 
 MANIFEST_SUFFIX = ".yaml"
 SUPPORTED_DTYPES = ("float32", "float16", "int64", "int32", "uint8", "bool")
@@ -223,19 +224,7 @@ def _dims_compatible(onnx_dims: Sequence[Dim], manifest_dims: Sequence[Dim]) -> 
 
 
 def _write_atomic(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as tmp:
-            tmp.write(payload)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        # mkstemp creates 0600; a manifest must be readable by the station's service user.
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    write_atomic(path, payload)
 
 
 class _ManifestDumper(yaml.SafeDumper):

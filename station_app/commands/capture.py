@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import time
 from pathlib import Path
 
 import cv2
 
+from engines.files import write_atomic
 from station_app.commands import add_common_options
 
 
@@ -26,15 +26,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="frames for an emulated or replay camera (overrides the config)")
     add_common_options(parser)
     parser.set_defaults(handler=run)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    temporary.replace(path)
 
 
 def _channel_record(state) -> dict:
@@ -83,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if not ok:
         raise StationError("could not encode the frame as PNG")
     frame_path = args.out / f"{name}.png"
-    _write_atomic(frame_path, encoded.tobytes())
+    write_atomic(frame_path, encoded.tobytes())
     metadata = {
         "station": config.station.id, "captured_utc": stamp.isoformat(),
         "camera_driver": config.camera.driver, "camera": frame.metadata(),
@@ -94,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         "frame_file": frame_path.name,
     }
     meta_path = args.out / f"{name}.json"
-    _write_atomic(meta_path, json.dumps(metadata, indent=2, default=str).encode())
+    write_atomic(meta_path, json.dumps(metadata, indent=2, default=str))
     print(f"captured {frame.width}x{frame.height} {frame.pixel_format} frame "
           f"#{frame.frame_number} from {frame.serial} in {grab_ms:.0f} ms")
     print(f"wrote {frame_path} and {meta_path}")

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from html import escape
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from engines.files import write_atomic
 from station_app.report.data import CaptureRow
 from station_app.report.images import ImageSource, ImageUnavailable, overlay_uri, thumbnail_uri
 
@@ -120,15 +120,4 @@ def capture_tile(row: CaptureRow, score: float, verdict: str | None, *,
 
 def write_atomically(path: str | os.PathLike[str], text: str) -> Path:
     """Write beside the target and rename over it, so readers never see half a report."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomic(path, text)
