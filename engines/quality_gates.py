@@ -85,13 +85,3 @@ def check_item_mask(mask: np.ndarray) -> list[QualityIssue]:
         issues.append(QualityIssue(OFF_CENTRE, "The item is far from the middle of the tray: "
                                    "move it to the middle and capture again."))
     return issues
-
-
-def keep_largest_item(mask: np.ndarray) -> np.ndarray:
-    """The mask of the largest blob only (uint8 0/255); the mask itself when it has one."""
-    labels, areas = item_components(mask)
-    if len(areas) == 1:
-        return mask
-    if len(areas) == 0:
-        return np.zeros(mask.shape[:2], np.uint8)
-    return np.where(labels == int(np.argmax(areas)) + 1, 255, 0).astype(np.uint8)

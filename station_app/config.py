@@ -156,7 +156,7 @@ class ModelSettings:
 
     dir: Path | None = setting()
     runtime: str = setting(choices=("auto", "tensorrt", "onnxruntime"))
-    threads: int = setting(minimum=1, maximum=64, unit="CPU threads")
+    threads: int = setting(minimum=0, maximum=64, unit="CPU threads; 0 = one per core")
     segmenter: str = setting(**_MODEL_NAME)
     scorer: str = setting(**_MODEL_NAME)
     engine_cache: Path = setting(empty_means_under_root="engine-cache")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from engines.manifest import ModelError
@@ -22,12 +23,17 @@ def model_path(settings: ModelSettings, name: str) -> Path:
     return model_directory(settings) / f"{name}.onnx"
 
 
+def runtime_threads(settings: ModelSettings) -> int:
+    """Configured ONNX Runtime threads; 0 means one per CPU core."""
+    return settings.threads or os.cpu_count() or 1
+
+
 def open_model(settings: ModelSettings, name: str, path: Path | None = None,
                log: logging.Logger | None = None) -> InferenceSession:
     """Verify and open a model on the configured runtime; a bad model stops with the reason."""
     onnx_path = path or model_path(settings, name)
     try:
-        return load_model(onnx_path, runtime=settings.runtime, threads=settings.threads,
+        return load_model(onnx_path, runtime=settings.runtime, threads=runtime_threads(settings),
                           engine_cache=settings.engine_cache, log=log)
     except ModelError as error:
         raise StationError(f"model refused: {error}") from error

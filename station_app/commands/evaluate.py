@@ -15,18 +15,49 @@ from station_app.progress import ProgressBar
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate", help="measure a model on a data-set split",
-        description="Measure a model on a split of a Kaputt-layout data set. 'segmenter' "
-                    "prints the mean item-mask IoU at tray-image resolution, per material.")
-    parser.add_argument("model", choices=("segmenter",))
+        description="Measure models on a split of a Kaputt-layout data set. 'segmenter' "
+                    "prints the mean item-mask IoU at tray-image resolution, per material. "
+                    "'scorers' scores every query with the reference comparison, the "
+                    "supervised scorer and their fusion, and prints the paper's Table 2 "
+                    "metrics for each, with AP_any per defect type and for look-alikes.")
+    parser.add_argument("model", choices=("segmenter", "scorers"))
     parser.add_argument("--data", type=Path, required=True, help="data-set root")
     parser.add_argument("--split", default="test", choices=("train", "validation", "test"))
     parser.add_argument("--onnx", type=Path, help="model file (default: the configured one)")
-    parser.add_argument("--limit", type=int, help="only the first N queries")
+    parser.add_argument("--limit", type=int, help="only the first N queries (segmenter)")
+    parser.add_argument("--out", type=Path, default=Path("runs/evaluate-scorers"),
+                        help="where 'scorers' writes scores.csv and table.md")
     add_common_options(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    return run_scorers(args) if args.model == "scorers" else run_segmenter(args)
+
+
+def run_scorers(args: argparse.Namespace) -> int:
+    from engines.files import write_atomic
+    from station_app.errors import StationError
+    from station_app.models import BUNDLED_MODELS
+    from station_app.scorer_table import markdown_table, read_scores
+    from training import evaluate_scorers  # engines only underneath; no torch
+
+    if not (args.data / f"query-{args.split}.parquet").is_file():
+        raise StationError(f"{args.data} has no query-{args.split}.parquet")
+    scorer = args.onnx or BUNDLED_MODELS / "scorer.onnx"
+    code = evaluate_scorers.main(["--data", str(args.data), "--split", args.split,
+                                  "--scorer", str(scorer),
+                                  "--fusion", str(scorer.with_name("fusion.yaml")),
+                                  "--out", str(args.out)])
+    if code:
+        return code
+    table = markdown_table(read_scores(args.out / "scores.csv"))
+    write_atomic(args.out / "table.md", table + "\n")
+    print(table)
+    return 0
+
+
+def run_segmenter(args: argparse.Namespace) -> int:
     from engines.dataset import DatasetError, read_split
     from engines.preprocess import read_mask, read_rgb
     from engines.segmentation import ItemSegmenter, mask_iou
