@@ -16,13 +16,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train a model on a data set in the Kaputt layout; checkpoints every "
                     "epoch and resumes from the checkpoint in --out after an interruption. "
                     "Needs the 'train' extra (torch).")
-    parser.add_argument("model", choices=("segmenter",), help="which model to train")
+    parser.add_argument("model", choices=("segmenter", "scorer"), help="which model to train")
     parser.add_argument("--data", type=Path, required=True, help="data-set root")
     parser.add_argument("--out", type=Path, required=True,
                         help="output folder: ONNX, manifest, checkpoint")
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="training epochs (default: segmenter 30, scorer 6)")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--size", type=int, default=256, help="model input size in pixels")
+    parser.add_argument("--size", type=int, default=None,
+                        help="model input size in pixels (default: segmenter 256, scorer 512)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--seed", type=int, default=0)
     add_common_options(parser)
@@ -33,13 +35,15 @@ def run(args: argparse.Namespace) -> int:
     if not (args.data / "query-train.parquet").is_file():
         raise StationError(f"{args.data} has no query-train.parquet; write a data set with "
                            "'station-app synth' or point --data at a Kaputt-layout root")
+    if args.model == "scorer":
+        return run_scorer(args)
     try:
         from training.segmenter.train import SegmenterOptions, train_segmenter
     except ImportError as error:
         raise StationError(f"training needs the 'train' extra ({error}); run "
                            "'.venv/bin/pip install -e .[train]'") from error
-    options = SegmenterOptions(size=args.size, epochs=args.epochs, batch_size=args.batch_size,
-                               seed=args.seed, device=args.device)
+    options = SegmenterOptions(size=args.size or 256, epochs=args.epochs or 30,
+                               batch_size=args.batch_size, seed=args.seed, device=args.device)
     bar = ProgressBar("train segmenter")
     result = train_segmenter(args.data, args.out, options,
                              progress=lambda done, total, note: bar(done, total, note),
@@ -47,4 +51,27 @@ def run(args: argparse.Namespace) -> int:
     last = result["history"][-1] if result["history"] else {}
     print(f"wrote {result['onnx']} (validation IoU at input size "
           f"{last.get('val_iou', float('nan')):.4f})")
+    return 0
+
+
+def run_scorer(args: argparse.Namespace) -> int:
+    try:
+        from training.scorer.train import ScorerOptions, train_scorer
+    except ImportError as error:
+        raise StationError(f"training needs the 'train' extra ({error}); run "
+                           "'.venv/bin/pip install -e .[train]'") from error
+    defaults = ScorerOptions()
+    size = args.size or defaults.size
+    if size % 32:
+        raise StationError(f"--size {size}: the scorer needs a multiple of 32")
+    options = ScorerOptions(size=size, epochs=args.epochs or defaults.epochs,
+                            batch_size=args.batch_size, seed=args.seed, device=args.device)
+    bar = ProgressBar("train scorer")
+    result = train_scorer(args.data, args.out, options,
+                          progress=lambda done, total, note: bar(done, total, note),
+                          load_progress=ProgressBar("prepare images"))
+    metrics = result["metrics"]
+    print(f"wrote {result['onnx']} (best epoch {metrics['best_epoch']:.0f}, validation AP_any "
+          f"{metrics.get('validation_ap_any', float('nan')):.4f}, test AP_any "
+          f"{metrics.get('test_ap_any', float('nan')):.4f})")
     return 0

@@ -1,0 +1,90 @@
+"""Supervised damage scoring at run time: tray image in, probabilities and heatmap out.
+
+Runs the scorer model (any runtime) described by its manifest. The ONNX contract:
+input ``image`` N×3×H×W (ImageNet mean/std, RGB; H and W multiples of 32); outputs
+``p_any`` N×1, ``p_major`` N×1, ``p_types`` N×7 (order of ``DEFECT_TYPES``),
+``heatmap`` N×1×H/8×W/8 (probabilities) and ``features`` N×C×H/16×W/16 (generic ImageNet
+patch features for the reference comparison). The tray is scored at the manifest's
+input size; ``embed`` runs the same model at another size for item crops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from engines.preprocess import IMAGENET_MEAN, IMAGENET_STD, resize_square, to_tensor
+from engines.runtime.base import InferenceSession
+from engines.taxonomy import DEFECT_TYPES
+
+SCORER_OUTPUTS: tuple[str, ...] = ("p_any", "p_major", "p_types", "heatmap", "features")
+INPUT_MULTIPLE = 32
+
+
+@dataclass(frozen=True)
+class SupervisedScore:
+    """One capture's supervised verdict inputs."""
+
+    p_any: float
+    p_major: float
+    p_types: dict[str, float]      # every type of DEFECT_TYPES, in taxonomy order
+    heatmap: np.ndarray            # float32 (size/8)×(size/8), defect probability per cell
+
+    def likely_types(self, threshold: float = 0.5) -> list[str]:
+        """Defect types at or above ``threshold``, most probable first."""
+        chosen = [name for name, p in self.p_types.items() if p >= threshold]
+        return sorted(chosen, key=lambda name: -self.p_types[name])
+
+
+class SupervisedScorer:
+    """Scores tray images and embeds crops with one scorer session."""
+
+    def __init__(self, session: InferenceSession, max_batch: int = 8) -> None:
+        if session.manifest is None:
+            raise ValueError(f"{session.onnx_path}: a scorer needs its manifest")
+        missing = [name for name in SCORER_OUTPUTS if name not in {o.name for o in session.outputs}]
+        if missing:
+            raise ValueError(f"{session.onnx_path}: not a scorer model, outputs {missing} missing")
+        self.session = session
+        spec = session.manifest.inputs[0]
+        self.input_name = spec.name
+        self.size = int(spec.size[0]) if spec.size else int(spec.shape[-1])
+        self.mean = spec.mean or IMAGENET_MEAN
+        self.std = spec.std or IMAGENET_STD
+        self.max_batch = max(1, min(max_batch, session.max_batch or max_batch))
+
+    def _run(self, images: Sequence[np.ndarray], size: int) -> dict[str, np.ndarray]:
+        if size % INPUT_MULTIPLE:
+            raise ValueError(f"input size {size} is not a multiple of {INPUT_MULTIPLE}")
+        parts: list[dict[str, np.ndarray]] = []
+        for start in range(0, len(images), self.max_batch):
+            chunk = images[start:start + self.max_batch]
+            batch = np.stack([resize_square(image, size) for image in chunk])
+            parts.append(self.session.run({self.input_name: to_tensor(batch, self.mean, self.std)}))
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+    def score(self, tray_image: np.ndarray) -> SupervisedScore:
+        return self.score_batch([tray_image])[0]
+
+    def score_batch(self, tray_images: Sequence[np.ndarray]) -> list[SupervisedScore]:
+        """RGB tray images (any size; resized to the model's) → one score each."""
+        if not tray_images:
+            return []
+        out = self._run(tray_images, self.size)
+        return [SupervisedScore(
+                    p_any=float(out["p_any"][i, 0]), p_major=float(out["p_major"][i, 0]),
+                    p_types={name: float(p) for name, p in zip(DEFECT_TYPES, out["p_types"][i])},
+                    heatmap=out["heatmap"][i, 0].astype(np.float32))
+                for i in range(len(tray_images))]
+
+    def embed(self, image: np.ndarray, size: int) -> np.ndarray:
+        """Patch features C×(size/16)×(size/16) of an RGB image resized to ``size``²."""
+        return self.embed_batch([image], size)[0]
+
+    def embed_batch(self, images: Sequence[np.ndarray], size: int) -> np.ndarray:
+        """N×C×(size/16)×(size/16) float32 generic patch features."""
+        if not images:
+            raise ValueError("embed_batch needs at least one image")
+        return self._run(images, size)["features"].astype(np.float32)

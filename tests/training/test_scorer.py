@@ -1,0 +1,212 @@
+"""The supervised scorer: ImageNet backbone, ONNX parity at two sizes, training, resume."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from engines.manifest import verify_model
+from engines.preprocess import read_rgb, resize_square, to_tensor
+from engines.runtime import OnnxRuntimeSession, load_model
+from engines.scoring import SupervisedScorer
+from engines.taxonomy import DEFECT_TYPES
+from training.efficientnet_lite import EfficientNetLite0, imagenet_weights_path, load_imagenet_lite0
+from training.scorer.data import load_samples
+from training.scorer.evaluation import auroc, average_precision, recall_at_fpr
+from training.scorer.export import export_scorer_onnx
+from training.scorer.model import OUTPUT_NAMES, DefectScorer
+from training.scorer.train import ScorerOptions, scorer_losses, train_scorer
+from training.synth import generate_dataset
+
+# ONNX Runtime vs PyTorch on the same input: float rounding only. Probabilities lie in
+# [0, 1]; the features are unbounded activations of size O(1..10), hence their looser bound.
+PROBABILITY_ATOL = 1e-4
+FEATURE_ATOL = 1e-3
+
+
+@pytest.fixture(scope="module")
+def backbone() -> EfficientNetLite0:
+    return load_imagenet_lite0().eval()
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("scorer-data")
+    generate_dataset(root, items=4, seed=5, workers=1, write_frames=False)
+    return root
+
+
+def _sample_image(name: str) -> np.ndarray:
+    sklearn = pytest.importorskip("sklearn")
+    path = Path(sklearn.__file__).parent / "datasets" / "images" / name
+    if not path.is_file():
+        pytest.skip(f"{path} not installed")
+    image = read_rgb(str(path))
+    height, width = image.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return resize_square(image[top:top + side, left:left + side], 224)
+
+
+def test_imagenet_weights_load_strictly_and_recognise_pictures(backbone):
+    state = torch.load(imagenet_weights_path(), map_location="cpu", weights_only=True)
+    fresh = EfficientNetLite0()
+    fresh.load_state_dict(state, strict=True)
+    assert set(fresh.state_dict()) == set(state)
+    for name, tensor in fresh.state_dict().items():
+        assert torch.equal(tensor, state[name]), name
+    images = np.stack([_sample_image("china.jpg"), _sample_image("flower.jpg")])
+    with torch.no_grad():
+        logits = backbone(torch.from_numpy(to_tensor(images)))
+    assert logits.shape == (2, 1000)
+    top5 = logits.topk(5, dim=1).indices.tolist()
+    # ImageNet classes: 442 bell cote, 483 castle, 497 church, 663 monastery, 698 palace,
+    # 832 stupa (the temple photo); 985 daisy (the flower).
+    assert set(top5[0]) & {442, 483, 497, 663, 698, 832}
+    assert 985 in top5[1]
+
+
+def test_trunk_features_depend_on_the_image(backbone):
+    model = DefectScorer(backbone).eval()
+    rng = np.random.default_rng(0)
+    images = to_tensor(rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8))
+    with torch.no_grad():
+        features = model(torch.from_numpy(images))[4]
+    assert features.shape == (2, 112, 4, 4)
+    assert not torch.allclose(features[0], features[1], atol=1e-2)
+
+
+def test_trunk_stays_frozen_and_in_eval_mode(backbone):
+    model = DefectScorer(backbone).train()
+    assert not model.trunk.training
+    assert all(not p.requires_grad for p in model.trunk.parameters())
+    assert all(p.requires_grad for p in model.top.parameters())
+
+
+def _randomise_batch_norm(model: torch.nn.Module) -> None:
+    """Non-trivial statistics in the trained part, as after training."""
+    with torch.no_grad():
+        for module in model.top.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+
+
+def test_onnx_runtime_matches_pytorch_at_two_sizes(backbone, tmp_path):
+    torch.manual_seed(0)
+    model = DefectScorer(backbone).eval()
+    _randomise_batch_norm(model)
+    path = export_scorer_onnx(model, tmp_path / "scorer.onnx", 64)
+    rng = np.random.default_rng(1)
+    with OnnxRuntimeSession(path, threads=1) as session:
+        for size in (64, 96):   # H and W are dynamic: one file, two sizes
+            batch = to_tensor(rng.integers(0, 256, (2, size, size, 3), dtype=np.uint8))
+            with torch.no_grad():
+                outputs = model(torch.from_numpy(batch))
+            expected = dict(zip(OUTPUT_NAMES, (t.numpy() for t in outputs)))
+            got = session.run({"image": batch})
+            assert got["p_types"].shape == (2, len(DEFECT_TYPES))
+            assert got["heatmap"].shape == (2, 1, size // 8, size // 8)
+            assert got["features"].shape == (2, 112, size // 16, size // 16)
+            for name in ("p_any", "p_major", "p_types", "heatmap"):
+                assert got[name].shape == expected[name].shape
+                np.testing.assert_allclose(got[name], expected[name], atol=PROBABILITY_ATOL, rtol=0,
+                                           err_msg=name)
+            np.testing.assert_allclose(got["features"], expected["features"], atol=FEATURE_ATOL,
+                                       rtol=1e-4)
+
+
+def test_heatmap_learns_without_masks_through_p_any(backbone):
+    """No mask: the heatmap loss is zero, yet P(any)'s loss reaches the heatmap layer."""
+    torch.manual_seed(0)
+    model = DefectScorer(backbone).train()
+    images = torch.from_numpy(to_tensor(np.random.default_rng(2).integers(0, 256, (2, 64, 64, 3),
+                                                                          dtype=np.uint8)))
+    stride8, stride16 = model.trunk(images)
+    logits, heat_logits = model.top(stride8, stride16)
+    labels = torch.tensor([[1.0, 0.0] + [0.0] * 7, [0.0] * 9])
+    terms = scorer_losses(logits, heat_logits, labels, torch.zeros_like(heat_logits),
+                          torch.tensor([False, False]))
+    assert float(terms["heatmap"]) == 0.0
+    terms["any"].backward()
+    assert model.top.heatmap_logit.weight.grad.abs().sum() > 0
+
+
+def test_metrics_agree_with_scikit_learn():
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(3)
+    labels = rng.random(300) < 0.3
+    scores = np.round(rng.random(300) + 0.4 * labels, 2)   # rounded: ties happen
+    assert average_precision(labels, scores) == pytest.approx(
+        metrics.average_precision_score(labels, scores), abs=1e-9)
+    assert auroc(labels, scores) == pytest.approx(metrics.roc_auc_score(labels, scores), abs=1e-9)
+    fpr, tpr, _ = metrics.roc_curve(labels, scores)
+    assert recall_at_fpr(labels, scores, 0.01) == pytest.approx(tpr[fpr <= 0.01].max())
+
+
+def test_samples_use_labelled_references_and_masks_only_where_known(tiny_dataset, tmp_path):
+    samples = load_samples(tiny_dataset, "train", 64)
+    queries = pq.read_table(tiny_dataset / "query-train.parquet").num_rows
+    references = pq.read_table(tiny_dataset / "reference-train.parquet").num_rows
+    assert len(samples) == queries + references
+    assert samples.images.shape == (len(samples), 64, 64, 3)
+    assert samples.heat_targets.shape == (len(samples), 8, 8)
+    defective = samples.labels[:, 0] > 0
+    assert samples.has_mask.all()
+    assert (samples.heat_targets[~defective] == 0).all()
+    assert samples.heat_targets[defective].max() > 0
+
+    # The real layout: no defect-mask column, unlabelled references.
+    real = tmp_path / "real"
+    shutil.copytree(tiny_dataset, real)
+    table = pq.read_table(real / "query-train.parquet")
+    pq.write_table(table.drop(["defect_mask"]), real / "query-train.parquet")
+    references_table = pq.read_table(real / "reference-train.parquet")
+    pq.write_table(references_table.select(["item_identifier", "reference_image", "reference_crop",
+                                            "reference_mask"]), real / "reference-train.parquet")
+    real_samples = load_samples(real, "train", 64)
+    assert len(real_samples) == queries
+    assert not real_samples.has_mask.any()
+
+
+def test_training_resumes_after_an_interruption_and_exports_a_verified_model(tiny_dataset,
+                                                                           tmp_path):
+    options = ScorerOptions(size=64, epochs=2, batch_size=4, seed=0, device="cpu")
+    out = tmp_path / "run"
+
+    def interrupt_in_second_epoch(done, total, note):
+        if note.startswith("epoch 2/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_scorer(tiny_dataset, out, options, progress=interrupt_in_second_epoch)
+    assert (out / "scorer.ckpt").is_file()
+    assert not (out / "scorer.onnx").exists()
+    after_first = torch.load(out / "scorer.ckpt", weights_only=False)["history"]
+    assert [entry["epoch"] for entry in after_first] == [1]
+
+    steps = []
+    result = train_scorer(tiny_dataset, out, options,
+                          progress=lambda done, total, note: steps.append(note))
+    assert [entry["epoch"] for entry in result["history"]] == [1, 2]
+    np.testing.assert_equal(result["history"][0], after_first[0])   # NaN-aware: tiny splits
+    assert steps and all(note.startswith("epoch 2/") for note in steps)
+    with pytest.raises(ValueError, match="other options"):
+        train_scorer(tiny_dataset, out, ScorerOptions(**{**options.__dict__, "fpn_channels": 32}))
+
+    manifest = verify_model(out / "scorer.onnx")
+    assert manifest.task == "scorer"
+    assert manifest.inputs[0].size == (64, 64)
+    assert [o.name for o in manifest.outputs] == list(OUTPUT_NAMES)
+    with load_model(out / "scorer.onnx", runtime="onnxruntime", threads=1) as session:
+        scorer = SupervisedScorer(session)
+        tray = np.random.default_rng(4).integers(0, 256, (300, 300, 3), dtype=np.uint8)
+        score = scorer.score(tray)
+        assert 0.0 <= score.p_any <= 1.0 and list(score.p_types) == list(DEFECT_TYPES)
+        assert score.heatmap.shape == (8, 8)
+        assert scorer.embed(tray, 96).shape == (112, 6, 6)

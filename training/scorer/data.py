@@ -1,0 +1,142 @@
+"""Training samples for the scorer: tray images, labels and heatmap targets, cached.
+
+Queries are always used. References are used too when the data set labels them (the
+synthetic set carries ``defect``/``defect_types``/``severity`` on references; the real
+Kaputt references carry no labels and are skipped). A heatmap target is known where the
+split has a ``defect_mask`` column: the mask of a defective capture, all zeros for a
+non-defective one; real data has no such column and trains the heatmap without it.
+
+Images are decoded once (JPEG decode at reduced size) and stored at the training size in
+an ``.npz``; masks are stored at heatmap resolution as coverage 0..255.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import cv2
+import numpy as np
+
+from engines.dataset import read_split
+from engines.preprocess import read_mask, read_rgb, resize_square
+from engines.taxonomy import DEFECT_TYPES, parse_defect_types
+
+Progress = Callable[[int, int], None]
+DEFECT_MASK_COLUMN = "defect_mask"
+LABEL_NAMES: tuple[str, ...] = ("any", "major", *DEFECT_TYPES)
+
+
+@dataclass(frozen=True)
+class _Source:
+    capture_id: str
+    image: str
+    labels: np.ndarray          # float32 (any, major, types...)
+    mask: str | None            # defect mask path; "" = known to be all zeros; None = unknown
+    is_query: bool
+
+
+@dataclass
+class ScorerSamples:
+    """One split as arrays: the training and validation loops index these."""
+
+    capture_ids: list[str]
+    images: np.ndarray          # N×S×S×3 RGB uint8
+    labels: np.ndarray          # N×9 float32 in the order of LABEL_NAMES
+    heat_targets: np.ndarray    # N×(S/8)×(S/8) uint8, defect coverage 0..255
+    has_mask: np.ndarray        # N bool: heat target known
+    is_query: np.ndarray        # N bool
+
+    def __len__(self) -> int:
+        return len(self.capture_ids)
+
+    def subset(self, keep: np.ndarray) -> "ScorerSamples":
+        return ScorerSamples([c for c, k in zip(self.capture_ids, keep) if k], self.images[keep],
+                             self.labels[keep], self.heat_targets[keep], self.has_mask[keep],
+                             self.is_query[keep])
+
+
+def _label_vector(defect: bool, major: bool, types: tuple[str, ...]) -> np.ndarray:
+    return np.array([float(defect), float(major and defect),
+                     *(float(t in types) for t in DEFECT_TYPES)], np.float32)
+
+
+def _mask_of(extra: Mapping[str, Any], defect: bool) -> str | None:
+    if DEFECT_MASK_COLUMN not in extra:
+        return None
+    path = extra[DEFECT_MASK_COLUMN] or ""
+    if defect and not path:
+        return None  # a defect without its mask: location unknown
+    return path if defect else ""
+
+
+def _sources(root: Path, split: str, include_references: bool) -> list[_Source]:
+    dataset = read_split(root, split, check_files=False)
+    sources = [_Source(q.capture_id, q.query_image,
+                       _label_vector(q.defect, q.major_defect, q.defect_types),
+                       _mask_of(q.extra, q.defect), True) for q in dataset.queries]
+    if include_references:
+        for index, r in enumerate(dataset.references):
+            if "defect" not in r.extra or r.extra["defect"] is None:
+                continue  # unlabelled (real Kaputt references)
+            defect = bool(r.extra["defect"])
+            major = bool(r.extra.get("major_defect", r.extra.get("severity") == "major"))
+            types = tuple(t for t in parse_defect_types(r.extra.get("defect_types") or "")
+                          if t in DEFECT_TYPES)
+            capture_id = str(r.extra.get("capture_id") or f"{r.item_identifier}-reference{index}")
+            sources.append(_Source(capture_id, r.reference_image,
+                                   _label_vector(defect, major, types),
+                                   _mask_of(r.extra, defect), False))
+    return sources
+
+
+def _reduce_for(size: int, full: int = 2048) -> int:
+    """The largest JPEG decode reduction that still leaves at least 1.5× the target size."""
+    for reduce in (8, 4, 2):
+        if full // reduce >= 1.5 * size:
+            return reduce
+    return 1
+
+
+def heat_target(mask: np.ndarray, heat_size: int) -> np.ndarray:
+    """Defect-mask coverage per heatmap cell, 0..255 (area average of a 0/255 mask)."""
+    return cv2.resize(mask, (heat_size, heat_size), interpolation=cv2.INTER_AREA)
+
+
+def load_samples(root: Path, split: str, size: int, heat_stride: int = 8,
+                 cache_dir: Path | None = None, include_references: bool = True,
+                 progress: Progress | None = None) -> ScorerSamples:
+    """The samples of one split at ``size``², from the cache when it is there."""
+    root = Path(root)
+    sources = _sources(root, split, include_references)
+    heat_size = size // heat_stride
+    key = hashlib.sha256(repr((str(root.resolve()), split, size, heat_stride,
+                               [(s.capture_id, s.image, s.mask, s.labels.tolist())
+                                for s in sources])).encode()).hexdigest()[:16]
+    cache = cache_dir / f"scorer-{split}-{size}-{key}.npz" if cache_dir else None
+    capture_ids = [s.capture_id for s in sources]
+    labels = (np.stack([s.labels for s in sources]) if sources
+              else np.zeros((0, len(LABEL_NAMES)), np.float32))
+    has_mask = np.array([s.mask is not None for s in sources], bool)
+    is_query = np.array([s.is_query for s in sources], bool)
+    if cache and cache.is_file():
+        with np.load(cache) as stored:
+            return ScorerSamples(capture_ids, stored["images"], labels, stored["heat"], has_mask,
+                                 is_query)
+    reduce = _reduce_for(size)
+    images = np.empty((len(sources), size, size, 3), np.uint8)
+    heat = np.zeros((len(sources), heat_size, heat_size), np.uint8)
+    for index, source in enumerate(sources):
+        images[index] = resize_square(read_rgb(str(root / source.image), reduce), size)
+        if source.mask:
+            heat[index] = heat_target(read_mask(str(root / source.mask), reduce), heat_size)
+        if progress:
+            progress(index + 1, len(sources))
+    if cache:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cache.with_suffix(".tmp.npz")
+        np.savez(temporary, images=images, heat=heat)
+        temporary.replace(cache)
+    return ScorerSamples(capture_ids, images, labels, heat, has_mask, is_query)
