@@ -1,0 +1,54 @@
+"""Fusion fitting: the Newton fit recovers known weights; both branches are calibrated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engines.fusion import FusionModel, logit
+from training.fusion_fit import ScoredQuery, fit_fusion, fit_logistic
+
+
+def test_newton_fit_recovers_known_coefficients():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, 2))
+    y = rng.random(4000) < 1 / (1 + np.exp(-(0.5 + 2.0 * x[:, 0] - 1.0 * x[:, 1])))
+    intercept, coefficients = fit_logistic(x, y, l2=0.0)
+    assert intercept == pytest.approx(0.5, abs=0.15)
+    np.testing.assert_allclose(coefficients, [2.0, -1.0], atol=0.2)
+
+
+def _queries(count: int, seed: int) -> list[ScoredQuery]:
+    """Defects raise p_any a little and the reference score a lot; a third lack references."""
+    rng = np.random.default_rng(seed)
+    queries = []
+    for index in range(count):
+        defect = bool(rng.random() < 0.3)
+        p_any = float(1 / (1 + np.exp(-(rng.normal(0, 1) + (1.0 if defect else -1.0)))))
+        reference = (None if index % 3 == 0
+                     else float(rng.normal(0.3 if defect else 0.1, 0.05)))
+        queries.append(ScoredQuery(f"q{index}", defect, False, (), False, p_any, p_any / 2,
+                                   (), reference))
+    return queries
+
+
+def test_fitted_fusion_uses_references_and_is_calibrated_without_them():
+    train, test = _queries(600, 1), _queries(600, 2)
+    model = fit_fusion(train, {"data_set": "synthetic"})
+    assert model.coefficients["reference_score"] > 0
+    labels = np.array([q.defect for q in test])
+    without = np.array([model.probability(q.p_any, q.p_major, None) for q in test])
+    assert without.mean() == pytest.approx(labels.mean(), abs=0.05)   # calibrated on average
+    with_refs = [q for q in test if q.reference_score is not None]
+    fused = np.array([model.probability(q.p_any, q.p_major, q.reference_score) for q in with_refs])
+    truth = np.array([q.defect for q in with_refs])
+    supervised_only = np.array([q.p_any for q in with_refs])
+    # references make the fused ranking better than p_any alone
+    def auc(scores):
+        return (scores[truth][:, None] > scores[~truth][None, :]).mean()
+    assert auc(fused) > auc(supervised_only) + 0.05
+
+
+def test_fitting_needs_both_classes():
+    with pytest.raises(ValueError):
+        fit_logistic(np.zeros((5, 1)), np.zeros(5, bool))

@@ -1,0 +1,175 @@
+"""Fit the score fusion on the validation split and write ``fusion.yaml``.
+
+Each validation query is scored by the supervised model and, when its item has
+references, by the reference comparison. The logistic fusion (``engines.fusion``) is then
+fitted by Newton's method (IRLS, plain numpy) with a small L2 penalty. Every query with
+references enters twice — once with its reference score and once as if it had none — so
+the no-reference branch is fitted on all queries and calibrated on its own, and a station
+item without a gallery gets a calibrated score too.
+
+    .venv/bin/python -m training.fusion_fit --data /work/data/seg300 \
+        --scorer engines/models/scorer.onnx --out engines/models/fusion.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from engines.dataset import read_split
+from engines.fusion import FEATURE_NAMES, FusionModel, save_fusion
+from engines.inspection import CaptureInput, Inspector, ReferenceImage
+from engines.manifest import load_manifest, manifest_path_for
+from engines.preprocess import read_mask, read_rgb
+from engines.reference import (ComparisonSettings, PatchSettings, ReferenceFeatureCache,
+                               default_reference_cache_dir, file_identity)
+from engines.runtime import load_model
+from engines.scoring import SupervisedScorer
+
+logger = logging.getLogger("training.fusion_fit")
+DEFAULT_L2 = 1.0
+READ_REDUCTION = 2     # trays are read at 1024² (item crops are embedded at ≤ 320² anyway)
+
+
+@dataclass(frozen=True)
+class ScoredQuery:
+    """One query's labels and scores; ``reference_score`` None when it has no references."""
+
+    capture_id: str
+    defect: bool
+    major_defect: bool
+    defect_types: tuple[str, ...]
+    lookalike: bool
+    p_any: float
+    p_major: float
+    p_types: tuple[float, ...]
+    reference_score: float | None
+    defective_references: int = 0
+
+
+# ---------------------------------------------------------------- fitting
+
+
+def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = DEFAULT_L2,
+                 iterations: int = 100, tolerance: float = 1e-9) -> tuple[float, np.ndarray]:
+    """(intercept, coefficients) maximising the L2-penalised log-likelihood (intercept
+    unpenalised) by Newton's method; converges in a handful of steps."""
+    x = np.column_stack([np.ones(len(features)), np.asarray(features, np.float64)])
+    y = np.asarray(labels, np.float64)
+    if not (0 < y.sum() < len(y)):
+        raise ValueError("fitting needs both defective and non-defective queries")
+    penalty = np.full(x.shape[1], float(l2))
+    penalty[0] = 0.0
+    weights = np.zeros(x.shape[1])
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(x @ weights)))
+        gradient = x.T @ (y - p) - penalty * weights
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty) + 1e-9 * np.eye(x.shape[1])
+        step = np.linalg.solve(hessian, gradient)
+        weights += step
+        if np.abs(step).max() < tolerance:
+            break
+    return float(weights[0]), weights[1:]
+
+
+def fusion_rows(queries: Sequence[ScoredQuery], model: FusionModel
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Feature matrix and labels: each query without references, plus once with them."""
+    rows, labels = [], []
+    for query in queries:
+        variants = [None] + ([query.reference_score] if query.reference_score is not None else [])
+        for reference_score in variants:
+            values = model.features(query.p_any, query.p_major, reference_score)
+            rows.append([values[name] for name in FEATURE_NAMES])
+            labels.append(query.defect)
+    return np.asarray(rows, np.float64), np.asarray(labels, bool)
+
+
+def fit_fusion(queries: Sequence[ScoredQuery], provenance: dict, l2: float = DEFAULT_L2
+               ) -> FusionModel:
+    """The fusion model fitted on scored validation queries."""
+    reference_scores = np.array([q.reference_score for q in queries if q.reference_score is not None])
+    centre = float(np.median(reference_scores)) if len(reference_scores) else 0.0
+    scale = float(np.std(reference_scores)) if len(reference_scores) > 1 else 1.0
+    scaffold = FusionModel(0.0, {}, centre, scale if scale > 1e-6 else 1.0)
+    features, labels = fusion_rows(queries, scaffold)
+    intercept, coefficients = fit_logistic(features, labels, l2)
+    return FusionModel(intercept, dict(zip(FEATURE_NAMES, map(float, coefficients))),
+                       scaffold.reference_centre, scaffold.reference_scale,
+                       provenance={**provenance, "fitted_rows": int(len(labels)),
+                                   "fitted_defective_rows": int(labels.sum()), "l2": l2})
+
+
+# ---------------------------------------------------------------- scoring a data set
+
+
+def score_split(data: Path, split: str, scorer: SupervisedScorer, cache: ReferenceFeatureCache,
+                comparison: ComparisonSettings = ComparisonSettings(), supervised: bool = True,
+                progress: Callable[[int, int], None] | None = None) -> list[ScoredQuery]:
+    """Supervised and reference scores of every query of a split (reference banks cached)."""
+    dataset = read_split(data, split, check_files=False)
+
+    def load(image: str, mask: str) -> tuple[np.ndarray, np.ndarray]:
+        return (read_rgb(str(dataset.path(image)), READ_REDUCTION),
+                read_mask(str(dataset.path(mask)), READ_REDUCTION))
+
+    inspector = Inspector(scorer, cache, comparison=comparison, supervised=supervised)
+    scored: list[ScoredQuery] = []
+    for index, query in enumerate(dataset.queries):
+        image, mask = load(query.query_image, query.query_mask)
+        references = dataset.references_for(query.item_identifier)
+        result = inspector.inspect(CaptureInput(image, mask, [
+            ReferenceImage(file_identity(dataset.path(r.reference_image),
+                                         dataset.path(r.reference_mask)),
+                           lambda r=r: load(r.reference_image, r.reference_mask))
+            for r in references]))
+        p_any, p_major, p_types = result.p_any, result.p_major, tuple(result.p_types.values())
+        reference_score = result.reference_score
+        scored.append(ScoredQuery(
+            capture_id=query.capture_id, defect=query.defect, major_defect=query.major_defect,
+            defect_types=query.defect_types, lookalike=bool(query.extra.get("lookalike", False)),
+            p_any=p_any, p_major=p_major, p_types=p_types, reference_score=reference_score,
+            defective_references=sum(bool(r.extra.get("defect", False)) for r in references)))
+        if progress:
+            progress(index + 1, len(dataset.queries))
+    return scored
+
+
+def open_scorer(onnx_path: Path, threads: int = 2) -> tuple[SupervisedScorer, str]:
+    """A CPU scorer session and the model's sha256 (part of the reference cache key)."""
+    manifest = load_manifest(manifest_path_for(onnx_path))
+    session = load_model(onnx_path, manifest, runtime="onnxruntime", threads=threads)
+    return SupervisedScorer(session), manifest.sha256
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--scorer", type=Path, default=Path("engines/models/scorer.onnx"))
+    parser.add_argument("--out", type=Path, default=Path("engines/models/fusion.yaml"))
+    parser.add_argument("--cache", type=Path, default=default_reference_cache_dir())
+    parser.add_argument("--split", default="validation")
+    parser.add_argument("--l2", type=float, default=DEFAULT_L2)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    scorer, model_sha = open_scorer(args.scorer)
+    cache = ReferenceFeatureCache(args.cache, model_sha, PatchSettings())
+    queries = score_split(args.data, args.split, scorer, cache)
+    model = fit_fusion(queries, {
+        "data_set": str(args.data), "split": args.split, "scorer_sha256": model_sha,
+        "patch_settings": cache.settings.key_text(), "comparison": repr(ComparisonSettings()),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}, args.l2)
+    save_fusion(model, args.out)
+    logger.info("fusion written to %s: %s", args.out, model.to_dict()["coefficients"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
