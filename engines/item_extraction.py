@@ -63,15 +63,20 @@ class _Stopwatch:
 
 
 class ItemExtractor:
-    """Runs the tray warp, checks, segmentation and crop for one station geometry."""
+    """Runs the tray warp, checks, segmentation and crop for one station geometry.
 
-    def __init__(self, geometry: TrayGeometry, segmenter: ItemSegmenter,
+    Without a geometry only ``from_tray_image`` works (replay of already-warped trays).
+    """
+
+    def __init__(self, geometry: TrayGeometry | None, segmenter: ItemSegmenter,
                  check_alignment: bool = True) -> None:
         self.geometry = geometry
         self.segmenter = segmenter
         self.check_alignment = check_alignment
 
     def from_frame(self, frame: np.ndarray) -> ExtractedItem:
+        if self.geometry is None:
+            raise ValueError("warping a frame needs the tray geometry from calibration")
         timings: dict[str, float] = {}
         watch = _Stopwatch(timings)
         alignment = None

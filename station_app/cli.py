@@ -19,6 +19,8 @@ COMMANDS: tuple[str, ...] = (
     "capture",
     "train",
     "evaluate",
+    "replay",
+    "compare",
     "bench",
 )
 

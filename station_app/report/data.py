@@ -12,6 +12,7 @@ from typing import Literal, Mapping, Sequence
 
 import numpy as np
 
+from engines.verdict import DecisionThresholds
 from station_app.report.images import ImageSource
 
 Verdict = Literal["OK", "REVIEW", "DAMAGED"]
@@ -118,9 +119,6 @@ class ReportData:
 
 
 def verdict_for(score: float, ok_below: float, damaged_above: float) -> Verdict:
-    """The station rule: OK below ok_below, DAMAGED above damaged_above, REVIEW between."""
-    if score < ok_below:
-        return "OK"
-    if score > damaged_above:
-        return "DAMAGED"
-    return "REVIEW"
+    """The station rule (``engines.verdict``): OK below ok_below, DAMAGED at or above
+    damaged_above, REVIEW between."""
+    return DecisionThresholds(ok_below, damaged_above).label(score)

@@ -1,0 +1,94 @@
+"""Opening the models a replay runs with, and describing them for ``run.json``.
+
+A replay names its models explicitly (``--scorer``, ``--fusion``) or takes the station's
+configured ones; either way ``run.json`` records name, version and sha256 of each, so a
+run says exactly what produced its numbers and a resume cannot silently switch models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engines.fusion import FusionError, FusionModel, load_fusion
+from engines.inspection import Inspector
+from engines.item_extraction import ItemExtractor
+from engines.reference import (ComparisonSettings, PatchSettings, ReferenceFeatureCache,
+                               default_reference_cache_dir)
+from engines.scoring import SupervisedScorer
+from engines.segmentation import ItemSegmenter
+from engines.verdict import DecisionThresholds
+from station_app.config import StationConfig
+from station_app.errors import StationError
+from station_app.models import model_path, open_model
+
+
+@dataclass
+class ReplayModels:
+    inspector: Inspector
+    info: dict[str, Any]      # models and thresholds, for run.json
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _manifest_info(session) -> dict[str, Any]:
+    manifest = session.manifest
+    return {"name": manifest.name, "version": manifest.version, "sha256": manifest.sha256,
+            "path": str(session.onnx_path), "runtime": session.name}
+
+
+def open_replay_models(config: StationConfig, scorer_path: Path | None = None,
+                       fusion_path: Path | None = None,
+                       thresholds: DecisionThresholds | None = None,
+                       segmenter_masks: bool = False, batch_size: int = 4,
+                       cache_dir: Path | None = None,
+                       patch_settings: PatchSettings = PatchSettings(),
+                       comparison: ComparisonSettings = ComparisonSettings()) -> ReplayModels:
+    """The inspector for a replay. Defaults: the configured scorer, ``fusion.yaml`` beside
+    it (P(any) alone when there is none), the configured thresholds."""
+    scorer_path = Path(scorer_path or model_path(config.models, config.models.scorer))
+    scorer_session = open_model(config.models, config.models.scorer, scorer_path)
+    try:
+        scorer = SupervisedScorer(scorer_session, max_batch=batch_size)
+    except ValueError as error:
+        raise StationError(str(error)) from error
+    models: dict[str, Any] = {"scorer": _manifest_info(scorer_session)}
+    fusion_path = Path(fusion_path) if fusion_path else scorer_path.with_name("fusion.yaml")
+    if fusion_path.is_file():
+        try:
+            fusion = load_fusion(fusion_path)
+        except FusionError as error:
+            raise StationError(str(error)) from error
+        models["fusion"] = {"name": "fusion", "version": str(fusion.provenance.get("date", "")),
+                            "sha256": _sha256(fusion_path), "path": str(fusion_path)}
+    else:
+        fusion = FusionModel.supervised_only()
+        models["fusion"] = {"name": "supervised-only", "version": "identity on p_any",
+                            "sha256": "", "path": ""}
+    extractor = None
+    if segmenter_masks:
+        segmenter_session = open_model(config.models, config.models.segmenter)
+        # Replay reads warped tray images, so no tray geometry is needed (from_tray_image).
+        extractor = ItemExtractor(None, ItemSegmenter(segmenter_session),
+                                  check_alignment=False)
+        models["segmenter"] = _manifest_info(segmenter_session)
+    if thresholds is None:
+        try:
+            thresholds = DecisionThresholds(config.thresholds.ok_below,
+                                            config.thresholds.damaged_above)
+        except ValueError as error:
+            raise StationError(f"configured thresholds: {error}") from error
+    cache = ReferenceFeatureCache(cache_dir or default_reference_cache_dir(),
+                                  scorer_session.manifest.sha256, patch_settings)
+    inspector = Inspector(scorer, cache, fusion, thresholds, comparison, extractor)
+    info = {"models": models,
+            "thresholds": {"ok_below": thresholds.ok_below,
+                           "damaged_above": thresholds.damaged_above},
+            "scoring": {"patch_settings": patch_settings.key_text(),
+                        "comparison": repr(comparison), "cpu_count": os.cpu_count()}}
+    return ReplayModels(inspector, info)

@@ -1,0 +1,108 @@
+"""One capture's scores: the shared path the fusion fit and replay both use."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from engines.dataset import read_split
+from engines.fusion import FusionModel
+from engines.inspection import CaptureInput, Inspector, ReferenceImage, Refused
+from engines.item_extraction import ItemExtractor
+from engines.preprocess import read_mask, read_rgb
+from engines.reference import (ComparisonSettings, PatchSettings, ReferenceFeatureCache, compare,
+                               file_identity, query_grid)
+from engines.verdict import DecisionThresholds
+from tests.engines.reference_scenes import trunk_scorer  # noqa: F401
+
+SETTINGS = PatchSettings(embed_size=128, augmentation="d8")
+FUSION = FusionModel(-0.5, {"logit_p_any": 1.0, "reference_score": 2.0, "has_references": 0.3},
+                     reference_centre=0.1, reference_scale=0.05)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    from training.synth import generate_dataset
+
+    root = tmp_path_factory.mktemp("data")
+    generate_dataset(root, items=3, seed=1, workers=1, write_frames=False)
+    return root
+
+
+def _inputs(dataset) -> list[CaptureInput]:
+    split = read_split(dataset, "train", check_files=False)
+
+    def load(image, mask):
+        return read_rgb(str(split.path(image)), 2), read_mask(str(split.path(mask)), 2)
+
+    return [CaptureInput(*load(q.query_image, q.query_mask), [
+        ReferenceImage(file_identity(split.path(r.reference_image), split.path(r.reference_mask)),
+                       lambda r=r: load(r.reference_image, r.reference_mask))
+        for r in split.references_for(q.item_identifier)]) for q in split.queries]
+
+
+def test_score_split_gives_what_the_scorer_and_comparison_give_directly(tmp_path, dataset,
+                                                                       trunk_scorer):
+    """The pre-refactor score_split, written out, against the one built on Inspector."""
+    from training.fusion_fit import score_split
+
+    scorer, sha = trunk_scorer
+    scored = score_split(dataset, "train", scorer, ReferenceFeatureCache(tmp_path, sha, SETTINGS))
+    cache = ReferenceFeatureCache(tmp_path / "direct", sha, SETTINGS)
+    for query, capture in zip(scored, _inputs(dataset)):
+        direct = scorer.score(capture.tray_image)
+        banks = [cache.bank(r.identity, scorer, r.load) for r in capture.references]
+        reference = compare(query_grid(scorer, capture.tray_image, capture.mask, SETTINGS), banks,
+                            ComparisonSettings()).score
+        assert (query.p_any, query.p_major) == (direct.p_any, direct.p_major)
+        assert query.p_types == tuple(direct.p_types.values())
+        assert query.reference_score == reference
+
+
+def test_batched_scores_match_single_scores_and_fuse_into_the_verdict(tmp_path, dataset,
+                                                                      trunk_scorer):
+    scorer, sha = trunk_scorer
+    thresholds = DecisionThresholds(0.3, 0.7)
+    inspector = Inspector(scorer, ReferenceFeatureCache(tmp_path, sha, SETTINGS), FUSION,
+                          thresholds)
+    captures = _inputs(dataset)[:3]
+    batched = inspector.inspect_batch(captures)
+    for capture, together in zip(captures, batched):
+        alone = inspector.inspect(capture)
+        assert together.p_any == pytest.approx(alone.p_any, abs=1e-5)
+        assert together.reference_score == pytest.approx(alone.reference_score, abs=1e-5)
+        assert together.fused == pytest.approx(
+            FUSION.probability(together.p_any, together.p_major, together.reference_score))
+        assert together.verdict.label == thresholds.label(together.fused)
+        assert together.heatmap.shape == together.reference_map.shape
+        assert {"supervised", "reference"} <= set(together.timings_ms)
+
+
+def test_without_references_or_supervised_heads(tmp_path, dataset, trunk_scorer):
+    scorer, sha = trunk_scorer
+    capture = _inputs(dataset)[0]
+    cache = ReferenceFeatureCache(tmp_path, sha, SETTINGS)
+    alone = Inspector(scorer, cache, FUSION).inspect(CaptureInput(capture.tray_image,
+                                                                  capture.mask))
+    assert alone.reference_score is None and alone.reference_map is None
+    assert alone.verdict is None                                   # no thresholds given
+    assert alone.fused == pytest.approx(FUSION.probability(alone.p_any, alone.p_major, None))
+    reference_only = Inspector(scorer, cache, supervised=False).inspect(capture)
+    assert math.isnan(reference_only.p_any) and reference_only.p_types == {}
+    assert reference_only.reference_score is not None
+
+
+class _NeverCalledSegmenter:
+    def segment(self, image):
+        raise AssertionError("a refused exposure must not reach the segmenter")
+
+
+def test_segmenter_mode_reports_a_refused_capture_with_its_gate_code(tmp_path, trunk_scorer):
+    scorer, sha = trunk_scorer
+    extractor = ItemExtractor(None, _NeverCalledSegmenter(), check_alignment=False)
+    inspector = Inspector(scorer, ReferenceFeatureCache(tmp_path, sha, SETTINGS),
+                          extractor=extractor)
+    result = inspector.inspect(CaptureInput(np.zeros((256, 256, 3), np.uint8)))
+    assert isinstance(result, Refused) and result.codes == ("under_exposed",)

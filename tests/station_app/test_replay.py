@@ -1,0 +1,202 @@
+"""``station-app replay``: run folder contents, resume after an interrupt, skipped captures,
+threshold fitting, and ``compare`` on two real runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from station_app.cli import main
+from station_app.config import load_config
+from station_app.replay import ReplayOptions, read_predictions, run_replay
+from station_app.replay.results import ResultLog
+from station_app.replay.setup import open_replay_models
+from station_app.replay.source import DatasetSource
+
+SPLIT = "train"          # 5 queries, 1 defective, 2 references for items=3, seed=1
+
+
+@pytest.fixture(scope="module")
+def scorer_onnx(tmp_path_factory) -> Path:
+    """A small untrained scorer export (the trunk's ImageNet features are real)."""
+    torch = pytest.importorskip("torch")
+    from training.efficientnet_lite import load_imagenet_lite0
+    from training.scorer.export import export_scorer_onnx
+    from training.scorer.model import DefectScorer
+    from training.scorer.train import ScorerOptions, _write_manifest
+
+    torch.manual_seed(0)
+    path = export_scorer_onnx(DefectScorer(load_imagenet_lite0()),
+                              tmp_path_factory.mktemp("scorer") / "scorer.onnx", 64)
+    _write_manifest(path, Path("synthetic"), ScorerOptions(size=64), {})
+    return path
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    from training.synth import generate_dataset
+
+    root = tmp_path_factory.mktemp("data")
+    generate_dataset(root, items=3, seed=1, workers=1, write_frames=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("bank-cache")
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory, dataset, scorer_onnx, cache_dir) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "full"
+    assert _replay(dataset, out, scorer_onnx, cache_dir) == 0
+    return out
+
+
+def _replay(data: Path, out: Path, scorer: Path, cache: Path, *extra: str) -> int:
+    return main(["replay", str(data), "--out", str(out), "--split", SPLIT, "--scorer",
+                 str(scorer), "--cache", str(cache), *extra])
+
+
+def _records(run: Path) -> list[dict]:
+    return ResultLog(run / "results.jsonl").read()
+
+
+def test_replay_writes_predictions_results_run_info_and_a_self_contained_report(full_run, dataset):
+    expected_ids = [c.capture_id for c in DatasetSource(dataset, SPLIT).captures()]
+    records = _records(full_run)
+    assert sorted(r["capture_id"] for r in records) == sorted(expected_ids)
+    assert all(r["status"] == "scored" for r in records)
+    predictions = read_predictions(full_run / "predictions.csv", expected_ids)
+    for record in records:
+        assert predictions[record["capture_id"]] == pytest.approx(record["fused"], abs=1e-6)
+        assert set(record["p_types"]) >= {"penetration", "missing_unit"}
+        assert record["verdict"] in {"OK", "REVIEW", "DAMAGED"}
+        assert record["reference_score"] is not None and record["reference_count"] == 2
+        assert {"supervised", "reference", "read"} <= set(record["timings_ms"])
+        assert (full_run / record["heatmap"]).is_file()
+    info = json.loads((full_run / "run.json").read_text())
+    assert info["status"] == "finished" and info["source"]["split"] == SPLIT
+    assert info["counts"] == {"captures": 5, "scored": 5, "skipped": 0, "remaining": 0,
+                              "skip_reasons": {}}
+    assert len(info["models"]["scorer"]["sha256"]) == 64
+    html = (full_run / "report.html").read_text()
+    assert "data:image/jpeg;base64," in html                       # galleries embedded
+    assert "src=\"http" not in html and "<link" not in html and "src=\"/" not in html
+
+
+def test_interrupted_replay_resumes_without_scoring_a_capture_twice(tmp_path, dataset,
+                                                                    scorer_onnx, cache_dir,
+                                                                    full_run):
+    models = open_replay_models(load_config(None), scorer_onnx, cache_dir=cache_dir)
+    inspected: list[int] = []
+    original = models.inspector.inspect_batch
+
+    def counting(captures):
+        inspected.append(len(captures))
+        return original(captures)
+
+    models.inspector.inspect_batch = counting
+    source, options = DatasetSource(dataset, SPLIT), ReplayOptions(batch_size=2)
+
+    def interrupt_after_two(done, total, note=""):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    first = run_replay(source, models.inspector, out, models.info, options,
+                       progress=interrupt_after_two)
+    assert first.interrupted and first.scored == 2
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+    second = run_replay(source, models.inspector, out, models.info, options)
+    assert not second.interrupted and second.resumed == 2 and second.scored == 5
+    ids = [r["capture_id"] for r in _records(out)]
+    assert len(ids) == len(set(ids)) == 5
+    assert sum(inspected) == 5                                     # nobody scored twice
+    resumed = read_predictions(out / "predictions.csv")
+    uninterrupted = read_predictions(full_run / "predictions.csv")
+    assert resumed.keys() == uninterrupted.keys()
+    for capture_id, value in uninterrupted.items():
+        assert resumed[capture_id] == pytest.approx(value, abs=2e-6)
+
+
+def test_resume_with_other_settings_is_refused(tmp_path, dataset, scorer_onnx, cache_dir,
+                                               full_run, capsys):
+    out = tmp_path / "copy"
+    shutil.copytree(full_run, out)
+    assert _replay(dataset, out, scorer_onnx, cache_dir, "--ok-below", "0.1") == 1
+    assert "other settings" in capsys.readouterr().err
+
+
+def test_torn_last_line_is_dropped_and_that_capture_rescored(tmp_path, dataset, scorer_onnx,
+                                                             cache_dir, full_run):
+    out = tmp_path / "torn"
+    shutil.copytree(full_run, out)
+    lines = (out / "results.jsonl").read_text().splitlines(keepends=True)
+    (out / "results.jsonl").write_text("".join(lines[:3]) + lines[3][:40])   # crash mid-write
+    assert _replay(dataset, out, scorer_onnx, cache_dir) == 0
+    ids = [r["capture_id"] for r in _records(out)]
+    assert len(ids) == len(set(ids)) == 5
+
+
+def test_missing_and_unreadable_images_are_skipped_and_counted(tmp_path, dataset, scorer_onnx,
+                                                               cache_dir):
+    data = tmp_path / "data"
+    shutil.copytree(dataset, data)
+    captures = DatasetSource(data, SPLIT).captures()
+    captures[1].image.unlink()
+    captures[3].image.write_bytes(b"not a jpeg")
+    out = tmp_path / "run"
+    assert _replay(data, out, scorer_onnx, cache_dir) == 0
+    by_id = {r["capture_id"]: r for r in _records(out)}
+    assert len(by_id) == 5                                         # none silently dropped
+    assert by_id[captures[1].capture_id]["status"] == "skipped"
+    assert by_id[captures[1].capture_id]["reason"] == "image missing"
+    assert by_id[captures[3].capture_id]["reason"] == "image unreadable"
+    info = json.loads((out / "run.json").read_text())
+    assert info["counts"]["skipped"] == 2 and info["counts"]["scored"] == 3
+    with open(out / "predictions.csv") as handle:
+        predicted = {row["capture_id"] for row in csv.DictReader(handle)}
+    assert captures[1].capture_id not in predicted and len(predicted) == 3
+    html = (out / "report.html").read_text()
+    assert "Skipped captures (2)" in html and "image missing" in html
+
+
+def test_fit_thresholds_writes_them_with_provenance(tmp_path, dataset, scorer_onnx, cache_dir,
+                                                     full_run):
+    import yaml
+
+    profile = tmp_path / "profile.yaml"
+    profile.write_text("# station profile\nversion: 3\n")
+    out = tmp_path / "run"
+    shutil.copytree(full_run, out)    # already complete: only the fit runs
+    assert _replay(dataset, out, scorer_onnx, cache_dir, "--fit-thresholds", "max_f1",
+                   "--profile", str(profile)) == 0
+    written = yaml.safe_load(profile.read_text())
+    assert written["version"] == 3
+    fused = [r["fused"] for r in _records(out)]
+    assert min(fused) <= written["thresholds"]["ok_below"] <= max(fused)
+    assert "max_f1" in written["thresholds"]["provenance"]["method"]
+
+
+def test_compare_two_runs_and_refuse_different_capture_sets(tmp_path, dataset, scorer_onnx,
+                                                            cache_dir, full_run, capsys):
+    other = tmp_path / "other"
+    assert _replay(dataset, other, scorer_onnx, cache_dir, "--segmenter-masks") == 0
+    capsys.readouterr()
+    assert main(["compare", str(full_run), str(other), "--out", str(tmp_path / "c.html"),
+                 "--resamples", "50"]) == 0
+    printed = capsys.readouterr().out
+    assert "AP_any" in printed and "significant" in printed
+    assert (tmp_path / "c.html").read_text().count("Verdict changes") == 1
+    partial = tmp_path / "partial"
+    assert _replay(dataset, partial, scorer_onnx, cache_dir, "--limit", "3") == 0
+    capsys.readouterr()
+    assert main(["compare", str(full_run), str(partial)]) == 1
+    error = capsys.readouterr().err
+    missing = [c.capture_id for c in DatasetSource(dataset, SPLIT).captures()][3:]
+    assert "only in A" in error and all(capture_id in error for capture_id in missing)
