@@ -18,7 +18,7 @@ import csv
 import math
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from engines.fusion import FusionModel, load_fusion
 from engines.reference import (ComparisonSettings, PatchSettings, ReferenceFeatureCache,
@@ -49,7 +49,9 @@ def write_scores(path: Path, queries: Sequence[ScoredQuery], fusion: FusionModel
     return path
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None,
+         progress: Callable[[int, int], None] | None = None) -> int:
+    """Command line; ``progress(done, total)`` replaces the plain counter on stderr."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--split", default="test")
@@ -62,11 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     scorer, model_sha = open_scorer(args.scorer)
     cache = ReferenceFeatureCache(args.cache, model_sha, PatchSettings())
-    def progress(done: int, total: int) -> None:
-        print(f"\rscoring {args.split}: {done}/{total}", end="", file=sys.stderr, flush=True)
+    def counter(done: int, total: int) -> None:
+        if done == total or done % 25 == 0:
+            print(f"scoring {args.split}: {done}/{total}", file=sys.stderr, flush=True)
     queries = score_split(args.data, args.split, scorer, cache, ComparisonSettings(),
-                          supervised=not args.reference_only, progress=progress)
-    print(file=sys.stderr)
+                          supervised=not args.reference_only, progress=progress or counter)
     fusion = None
     if not args.reference_only:
         fusion = load_fusion(args.fusion) if args.fusion.is_file() else FusionModel.supervised_only()

@@ -48,7 +48,8 @@ def run_scorers(args: argparse.Namespace) -> int:
     code = evaluate_scorers.main(["--data", str(args.data), "--split", args.split,
                                   "--scorer", str(scorer),
                                   "--fusion", str(scorer.with_name("fusion.yaml")),
-                                  "--out", str(args.out)])
+                                  "--out", str(args.out)],
+                                 progress=ProgressBar(f"score {args.split} split"))
     if code:
         return code
     table = markdown_table(read_scores(args.out / "scores.csv"))
