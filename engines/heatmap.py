@@ -56,7 +56,7 @@ def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, floor: float = DEFAU
         raise ValueError(f"image must be H×W×3 RGB, got shape {image.shape}")
     height, width = image.shape[:2]
     probability = upsample_heatmap(heatmap, height, width)
-    alpha = overlay_alpha(probability, floor, max_alpha)[..., None]
-    colour = colourise(probability).astype(np.float32)
-    blended = image.astype(np.float32) * (1.0 - alpha) + colour * alpha
-    return np.round(blended).astype(np.uint8)
+    alpha = overlay_alpha(probability, floor, max_alpha)
+    # Per-pixel weighted sum in one OpenCV pass: no full-size float copies of the image.
+    return cv2.blendLinear(np.ascontiguousarray(image), colourise(probability),
+                           1.0 - alpha, alpha)

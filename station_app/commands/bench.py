@@ -9,12 +9,15 @@ from pathlib import Path
 import numpy as np
 
 from station_app.commands import add_common_options
+from station_app.errors import StationError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "bench", help="per-stage latency (p50/p95) and peak memory on this machine",
-        description="Run the inspection pipeline on synthetic 12 MP frames and print per-stage "
+        description="Run the whole inspection pipeline (demosaic, tray check and warp, "
+                    "segmentation, crop, supervised scoring, reference comparison, fusion and "
+                    "verdict, heatmap rendering) on synthetic 12 MP frames and print per-stage "
                     "latency (p50/p95) and peak memory for the configured runtime. A "
                     "benchmark prints figures; it passes or fails nothing.")
     parser.add_argument("--runs", type=int, default=30, help="timed runs per stage")
@@ -36,6 +39,7 @@ def bayer_mosaic(rgb: np.ndarray) -> np.ndarray:
 
 
 def synthetic_frames(seed: int, count: int = 3):
+    """(frame, tray corners, [(reference tray image, reference mask)]) per synthetic item."""
     from training.synth import render_capture
     from training.synth.plan import plan_item
 
@@ -43,48 +47,85 @@ def synthetic_frames(seed: int, count: int = 3):
     for index in range(count):
         plan = plan_item(seed, index)
         capture = render_capture(plan.identity, plan.queries[0])
-        frames.append((capture.frame, capture.corners))
+        references = []
+        for spec in plan.references:
+            reference = render_capture(plan.identity, spec)
+            references.append((reference.tray, reference.item_mask))
+        frames.append((capture.frame, capture.corners, references))
     return frames
 
 
+def _reference_images(references):
+    from engines.inspection import ReferenceImage
+    from engines.reference import content_identity
+
+    return [ReferenceImage(content_identity(tray, mask), lambda tray=tray, mask=mask: (tray, mask))
+            for tray, mask in references]
+
+
 def run(args: argparse.Namespace) -> int:
+    import tempfile
+
     from drivers.camera.convert import to_rgb
+    from engines.heatmap import overlay_heatmap
+    from engines.inspection import CaptureInput
     from engines.item_extraction import ItemExtractor
     from engines.segmentation import ItemSegmenter
     from engines.tray_geometry import TrayGeometry
     from station_app.benchmark import StageTimer, format_table, peak_memory_mib
     from station_app.config import load_config
     from station_app.models import open_model
+    from station_app.replay.setup import open_replay_models
 
     config = load_config(args.config)
-    frames = synthetic_frames(args.seed)
+    print("bench: rendering synthetic frames and references ...")
+    items = synthetic_frames(args.seed)
     session = open_model(config.models, config.models.segmenter)
     segmenter = ItemSegmenter(session)
-    extractors = [(frame, ItemExtractor(TrayGeometry.from_array(corners), segmenter))
-                  for frame, corners in frames]
-    raws = [bayer_mosaic(frame) for frame, _ in frames]
-    timer = StageTimer()
-    print(f"bench: {args.runs} runs after {args.warmup} warm-up, runtime {session.name}, "
-          f"segmenter {session.manifest.name} v{session.manifest.version}, "
-          f"frames {frames[0][0].shape[1]}x{frames[0][0].shape[0]}")
-    for iteration in range(args.warmup + args.runs):
-        frame_index = iteration % len(frames)
-        raw = raws[frame_index]
-        frame, extractor = extractors[frame_index]
-        timed = iteration >= args.warmup
-        demosaic = StageTimer()
-        demosaic.measure("demosaic", lambda: to_rgb(raw, "BayerRG8"))
-        result = extractor.from_frame(frame)
-        if not timed:
-            continue
-        timer.add("demosaic", demosaic.samples["demosaic"][0])
-        for stage, milliseconds in result.timings_ms.items():
-            timer.add(stage, milliseconds)
-        core = sum(result.timings_ms.get(stage, 0.0)
-                   for stage in ("tray_warp", "exposure_check", "segmentation", "crop"))
-        timer.add("warp+segmentation+crop", core)
-        timer.add("frame to item crop", sum(result.timings_ms.values()) +
-                  demosaic.samples["demosaic"][0])
+    with tempfile.TemporaryDirectory(prefix="bench-reference-banks-") as cache_dir:
+        models = open_replay_models(config, cache_dir=Path(cache_dir))
+        inspector = models.inspector
+        prepared = [(frame, ItemExtractor(TrayGeometry.from_array(corners), segmenter),
+                     bayer_mosaic(frame), _reference_images(references))
+                    for frame, corners, references in items]
+        timer = StageTimer()
+        scorer_info = models.info["models"]["scorer"]
+        fusion_info = models.info["models"]["fusion"]
+        print(f"bench: {args.runs} runs after {args.warmup} warm-up (reference banks are built "
+              f"in the warm-up, as the station caches them), runtime {session.name}, "
+              f"segmenter v{session.manifest.version}, scorer {scorer_info.get('name', '?')} "
+              f"v{scorer_info.get('version', '?')}, fusion {fusion_info['name']}, frames "
+              f"{items[0][0].shape[1]}x{items[0][0].shape[0]}")
+        warmup = max(args.warmup, len(prepared))
+        for iteration in range(warmup + args.runs):
+            frame, extractor, raw, references = prepared[iteration % len(prepared)]
+            stages = StageTimer()
+            stages.measure("demosaic", lambda: to_rgb(raw, "BayerRG8"))
+            extracted = extractor.from_frame(frame)
+            if not extracted.accepted:
+                raise StationError("bench: a synthetic frame was refused: "
+                                   + "; ".join(issue.message for issue in extracted.issues))
+            result = inspector.inspect(CaptureInput(extracted.tray_image, extracted.mask,
+                                                    references))
+            overlay = stages.measure("heatmap_render", lambda: overlay_heatmap(
+                extracted.tray_image, result.verdict.heatmap))
+            del overlay
+            if iteration < warmup:
+                continue
+            demosaic_ms = stages.samples["demosaic"][0]
+            render_ms = stages.samples["heatmap_render"][0]
+            timer.add("demosaic", demosaic_ms)
+            for stage, milliseconds in extracted.timings_ms.items():
+                timer.add(stage, milliseconds)
+            for stage in ("supervised", "reference", "fusion_verdict"):
+                timer.add(stage, result.timings_ms.get(stage, 0.0))
+            timer.add("heatmap_render", render_ms)
+            core = sum(extracted.timings_ms.get(stage, 0.0)
+                       for stage in ("tray_warp", "exposure_check", "segmentation", "crop"))
+            timer.add("warp+segmentation+crop", core)
+            timer.add("frame to verdict", demosaic_ms + sum(extracted.timings_ms.values())
+                      + sum(result.timings_ms.get(stage, 0.0) for stage in
+                            ("supervised", "reference", "fusion_verdict")) + render_ms)
     summary = timer.summary()
     print(format_table(summary))
     peak = peak_memory_mib()

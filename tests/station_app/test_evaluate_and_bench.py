@@ -1,4 +1,4 @@
-"""``evaluate segmenter`` and ``bench`` with the bundled segmenter on synthetic data."""
+"""``evaluate segmenter`` and ``bench`` with the bundled models on synthetic data."""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ def test_bench_prints_stages_and_writes_json(tmp_path, capsys):
     printed = capsys.readouterr().out
     figures = json.loads(out_file.read_text())
     for stage in ("demosaic", "tray_check", "tray_warp", "segmentation", "crop",
-                  "warp+segmentation+crop"):
+                  "warp+segmentation+crop", "supervised", "reference", "fusion_verdict",
+                  "heatmap_render", "frame to verdict"):
         assert stage in figures["stages"], stage
         assert figures["stages"][stage]["runs"] == 2
         assert stage in printed

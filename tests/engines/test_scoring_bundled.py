@@ -1,0 +1,46 @@
+"""The committed default scorer: verified, follows the ONNX contract at two input sizes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engines.runtime import load_model
+from engines.scoring import SCORER_OUTPUTS, SupervisedScorer
+from engines.taxonomy import DEFECT_TYPES
+
+BUNDLED = Path(__file__).resolve().parents[2] / "engines" / "models" / "scorer.onnx"
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    if not BUNDLED.is_file():
+        pytest.fail(f"the default scorer {BUNDLED} is missing")
+    with load_model(BUNDLED, runtime="onnxruntime", threads=2) as session:
+        yield SupervisedScorer(session)
+
+
+def test_bundled_scorer_manifest_describes_the_contract(scorer):
+    manifest = scorer.session.manifest
+    assert manifest.task == "scorer"
+    assert [o.name for o in manifest.outputs] == list(SCORER_OUTPUTS)
+    assert scorer.size % 32 == 0
+    assert manifest.inputs[0].colour_order == "RGB"
+    assert 0.0 < manifest.metrics["validation_ap_any"] <= 1.0
+    assert BUNDLED.stat().st_size < 20 * 2**20   # the repository stays lean
+
+
+def test_bundled_scorer_scores_trays_and_embeds_crops(scorer):
+    rng = np.random.default_rng(0)
+    tray = rng.integers(0, 256, (700, 700, 3), dtype=np.uint8)
+    score = scorer.score(tray)
+    assert 0.0 <= score.p_any <= 1.0 and 0.0 <= score.p_major <= 1.0
+    assert list(score.p_types) == list(DEFECT_TYPES)
+    assert score.heatmap.shape == (scorer.size // 8, scorer.size // 8)
+    assert ((score.heatmap >= 0) & (score.heatmap <= 1)).all()
+    crops = [rng.integers(0, 256, (250, 250, 3), dtype=np.uint8) for _ in range(2)]
+    features = scorer.embed_batch(crops, 320)
+    assert features.shape == (2, 112, 20, 20)
+    assert np.isfinite(features).all() and not np.allclose(features[0], features[1])
