@@ -23,6 +23,7 @@ import numpy as np
 from engines.dataset import read_split
 from engines.preprocess import read_mask, read_rgb, resize_square
 from engines.taxonomy import DEFECT_TYPES, parse_defect_types
+from training.image_cache import decode_reduction, save_arrays
 
 Progress = Callable[[int, int], None]
 DEFECT_MASK_COLUMN = "defect_mask"
@@ -92,13 +93,6 @@ def _sources(root: Path, split: str, include_references: bool) -> list[_Source]:
     return sources
 
 
-def _reduce_for(size: int, full: int = 2048) -> int:
-    """The largest JPEG decode reduction that still leaves at least 1.5× the target size."""
-    for reduce in (8, 4, 2):
-        if full // reduce >= 1.5 * size:
-            return reduce
-    return 1
-
 
 def heat_target(mask: np.ndarray, heat_size: int) -> np.ndarray:
     """Defect-mask coverage per heatmap cell, 0..255 (area average of a 0/255 mask)."""
@@ -125,7 +119,7 @@ def load_samples(root: Path, split: str, size: int, heat_stride: int = 8,
         with np.load(cache) as stored:
             return ScorerSamples(capture_ids, stored["images"], labels, stored["heat"], has_mask,
                                  is_query)
-    reduce = _reduce_for(size)
+    reduce = decode_reduction(size, oversampling=1.5)
     images = np.empty((len(sources), size, size, 3), np.uint8)
     heat = np.zeros((len(sources), heat_size, heat_size), np.uint8)
     for index, source in enumerate(sources):
@@ -135,8 +129,5 @@ def load_samples(root: Path, split: str, size: int, heat_stride: int = 8,
         if progress:
             progress(index + 1, len(sources))
     if cache:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache.with_suffix(".tmp.npz")
-        np.savez(temporary, images=images, heat=heat)
-        temporary.replace(cache)
+        save_arrays(cache, images=images, heat=heat)
     return ScorerSamples(capture_ids, images, labels, heat, has_mask, is_query)

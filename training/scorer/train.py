@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from engines.manifest import InputSpec, OutputSpec
 from engines.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from engines.taxonomy import DEFECT_TYPES
+from training.device import pick_device
 from training.efficientnet_lite import load_imagenet_lite0
 from training.onnx_export import write_model_manifest
 from training.scorer.data import LABEL_NAMES, ScorerSamples, load_samples
@@ -62,11 +63,6 @@ class ScorerOptions:
     name: str = "scorer"
     version: str = "1"
 
-
-def pick_device(requested: str) -> torch.device:
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
 
 
 def _turn_batch(tensors: list[torch.Tensor], generator: np.random.Generator) -> list[torch.Tensor]:

@@ -10,16 +10,10 @@ import numpy as np
 
 from engines.dataset import read_split
 from engines.preprocess import read_mask, read_rgb, resize_square
+from training.image_cache import decode_reduction, save_arrays
 
 Progress = Callable[[int, int], None]
 
-
-def _reduce_for(size: int) -> int:
-    """The largest JPEG decode reduction that still leaves at least 2× the target size."""
-    for reduce in (8, 4, 2):
-        if 2048 // reduce >= 2 * size:
-            return reduce
-    return 1
 
 
 def load_split_arrays(root: Path, split: str, size: int, cache_dir: Path | None = None,
@@ -38,7 +32,7 @@ def load_split_arrays(root: Path, split: str, size: int, cache_dir: Path | None 
     if cache and cache.is_file():
         with np.load(cache) as stored:
             return stored["images"], stored["masks"]
-    reduce = _reduce_for(size)
+    reduce = decode_reduction(size)
     images = np.empty((len(pairs), size, size, 3), np.uint8)
     masks = np.empty((len(pairs), size, size), np.uint8)
     for index, (image_path, mask_path) in enumerate(pairs):
@@ -48,8 +42,5 @@ def load_split_arrays(root: Path, split: str, size: int, cache_dir: Path | None 
         if progress:
             progress(index + 1, len(pairs))
     if cache:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache.with_suffix(".tmp.npz")
-        np.savez(temporary, images=images, masks=masks)
-        temporary.replace(cache)
+        save_arrays(cache, images=images, masks=masks)
     return images, masks

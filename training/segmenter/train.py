@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from engines.manifest import InputSpec, OutputSpec
 from engines.preprocess import IMAGENET_MEAN, IMAGENET_STD, to_tensor
+from training.device import pick_device
 from training.onnx_export import export_onnx, write_model_manifest
 from training.segmenter.data import load_split_arrays
 from training.unet import UNet
@@ -38,11 +39,6 @@ class SegmenterOptions:
     name: str = "segmenter"
     version: str = "1"
 
-
-def pick_device(requested: str) -> torch.device:
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
 
 
 def augment(images: torch.Tensor, masks: torch.Tensor,
