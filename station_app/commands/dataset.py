@@ -11,6 +11,10 @@ from station_app.commands import add_common_options
 from station_app.errors import StationError
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "dataset", help="check or summarise a data set in the Kaputt layout",
@@ -71,7 +75,8 @@ def run_check(args: argparse.Namespace) -> int:
 
     splits = "; ".join(f"{split}: {shown(queries)} queries, {shown(references)} references"
                        for split, (queries, references) in counts.items())
-    print(f"{errors} errors, {warnings} warnings" + (f" ({splits})" if splits else ""))
+    print(f"{_count(errors, 'error')}, {_count(warnings, 'warning')}"
+          + (f" ({splits})" if splits else ""))
     return 1 if errors else 0
 
 

@@ -60,7 +60,7 @@ def test_check_with_only_warnings_exits_0(tmp_path: Path, capsys: pytest.Capture
     out = capsys.readouterr().out
     assert code == 0
     assert "reference-test.parquet: warning: no reference file" in out
-    assert "0 errors, 1 warnings" in out
+    assert "0 errors, 1 warning" in out
 
 
 def test_check_of_a_missing_directory_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -68,7 +68,7 @@ def test_check_of_a_missing_directory_exits_1(tmp_path: Path, capsys: pytest.Cap
 
     out = capsys.readouterr().out
     assert code == 1
-    assert "does not exist" in out and out.splitlines()[-1] == "1 errors, 0 warnings"
+    assert "does not exist" in out and out.splitlines()[-1] == "1 error, 0 warnings"
 
 
 def test_summary_counts_per_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
