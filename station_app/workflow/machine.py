@@ -1,0 +1,561 @@
+"""The inspection state machine: commands in through ``submit``, events out to listeners.
+
+One dispatcher thread takes commands in order and makes every transition, so a state
+is never changed from two places and listeners get events in the order they happened.
+Slow steps (lights and grab, saving, models, confirmation) run on a single worker
+thread and come back to the dispatcher as internal results; a result that arrives after
+its step timed out is recognised by its job number and only reported, never acted on.
+Every frame is handed to the sink before it is processed, so nothing captured is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from drivers.camera import Camera, CameraError
+from drivers.errors import DriverError
+from drivers.lighting.controller import LightingController
+from drivers.scanner.codes import CodeRules, InvalidCode, validate_code
+from engines.inspection import CaptureInput, CaptureScores, Inspector, ReferenceImage, Refused
+from engines.item_extraction import ItemExtractor
+from engines.taxonomy import DEFECT_TYPES
+from station_app.hardware import StationDevices
+from station_app.workflow.commands import (PUBLIC_COMMANDS, Back, Command, Confirm, ItemScanned,
+                                           ItemTyped, Retry, SignIn, SignOut, Tick, Trigger)
+from station_app.workflow.events import (CaptureSaved, CommandIgnored, ConfirmationSaved, Event,
+                                         Fault, ItemRejected, StateChanged, VerdictReady)
+from station_app.workflow.sink import CaptureOutcome, CaptureRecord, CaptureSink, Confirmation
+from station_app.workflow.states import State
+from station_app.workflow.timeouts import Timeouts
+
+log = logging.getLogger("station_app.workflow")
+
+Listener = Callable[[Event], None]
+ReferenceLookup = Callable[[str], Sequence[ReferenceImage]]
+
+
+# -- results of worker steps (never submitted from outside) --------------------------------
+
+@dataclass(frozen=True)
+class _Saved:
+    job: int
+    capture_id: str
+    record: CaptureRecord
+    lights_off_error: str = ""
+
+
+@dataclass(frozen=True)
+class _Processed:
+    job: int
+    capture_id: str
+    outcome: CaptureOutcome
+
+
+@dataclass(frozen=True)
+class _ConfirmationStored:
+    job: int
+    capture_id: str
+
+
+@dataclass(frozen=True)
+class _StepFailed:
+    job: int
+    fault: Fault
+    retry: str                                  # capture, save, process or confirm
+    record: CaptureRecord | None = None         # a frame not yet in the sink
+
+
+_STOP = object()
+
+
+def _utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+def _lighting_record(lights: LightingController) -> dict[str, Any]:
+    return {str(channel): {"mode": state.mode.name, "percent": state.percent,
+                           "width_us": state.width_us, "delay_us": state.delay_us}
+            for channel, state in lights.settings.items()}
+
+
+@dataclass
+class _Session:
+    """What the dispatcher remembers about the inspection in progress."""
+
+    operator: str = ""
+    item: str = ""
+    trigger: str = ""
+    capture_id: str = ""
+    record: CaptureRecord | None = None         # the frame being processed
+    verdict_label: str = ""
+    confirmation: Confirmation | None = None
+    retry: str = ""                             # the step a Retry re-attempts
+    unsaved: CaptureRecord | None = None        # a frame the sink has not taken yet
+
+
+class InspectionWorkflow:
+    """One inspection at a time. Use :meth:`submit` and :meth:`subscribe`; nothing else
+    changes what the workflow does."""
+
+    def __init__(self, *, camera: Camera, lights: LightingController, extractor: ItemExtractor,
+                 inspector: Inspector, sink: CaptureSink, station_id: str = "station",
+                 grab_timeout_ms: int = 5000, timeouts: Timeouts = Timeouts(),
+                 clock: Callable[[], float] = time.monotonic,
+                 code_rules: CodeRules = CodeRules(),
+                 references: ReferenceLookup | None = None) -> None:
+        self._camera = camera
+        self._lights = lights
+        self._extractor = extractor
+        self._inspector = inspector
+        self._sink = sink
+        self._station_id = station_id
+        self._grab_timeout_ms = grab_timeout_ms
+        self._timeouts = timeouts
+        self._clock = clock
+        self._code_rules = code_rules
+        self._references = references or (lambda item: ())
+        self._state = State.SIGNED_OUT
+        self._entered_at = clock()
+        self._session = _Session()
+        self._job = 0
+        self._listeners: list[Listener] = []
+        self._listeners_lock = threading.Lock()
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._pending = 0
+        self._idle = threading.Condition()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workflow-worker")
+        self._dispatcher = threading.Thread(target=self._dispatch_forever,
+                                            name="workflow-dispatcher", daemon=True)
+        self._dispatcher.start()
+
+    @classmethod
+    def from_devices(cls, devices: StationDevices, **options: Any) -> InspectionWorkflow:
+        """The workflow over the station's opened camera and lighting controller."""
+        return cls(camera=devices.camera, lights=devices.lighting.controller, **options)
+
+    # -- public surface ------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        """The current state, for display; changes only through commands."""
+        return self._state
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` with every event (on the workflow's thread); returns an
+        unsubscribe function. A listener that raises is logged, not fatal."""
+        with self._listeners_lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._listeners_lock, contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+        return unsubscribe
+
+    def submit(self, command: Command) -> None:
+        """Queue a command and return at once; its effects arrive as events."""
+        if not isinstance(command, PUBLIC_COMMANDS):
+            raise TypeError(f"not a workflow command: {command!r}")
+        self._enqueue(command)
+
+    def wait_until_idle(self, timeout_s: float = 30.0) -> bool:
+        """True once every submitted command and started step has been handled (for tests,
+        the headless demo and shutdown; the UI never needs to wait)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout_s)
+
+    def close(self) -> None:
+        """Stop the dispatcher and worker; the devices stay open (their owner closes them)."""
+        self._queue.put(_STOP)
+        self._dispatcher.join(timeout=5.0)
+        self._worker.shutdown(wait=False, cancel_futures=True)
+
+    # -- queue ---------------------------------------------------------------------------
+
+    def _enqueue(self, item: Any) -> None:
+        with self._idle:
+            self._pending += 1
+        self._queue.put(item)
+
+    def _done_one(self) -> None:
+        with self._idle:
+            self._pending -= 1
+            self._idle.notify_all()
+
+    def _dispatch_forever(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            try:
+                self._handle(item)
+            except Exception:  # a bug must not stop the station; it is logged loudly
+                log.exception("workflow failed to handle %r", item)
+            finally:
+                self._done_one()
+
+    def _emit(self, event: Event) -> None:
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("workflow listener %r failed on %r", listener, event)
+
+    def _enter(self, new: State, message: str) -> None:
+        old, self._state = self._state, new
+        self._entered_at = self._clock()
+        self._emit(StateChanged(old, new, message, self._session.item or None))
+
+    def _ignore(self, command: Any, reason: str) -> None:
+        self._emit(CommandIgnored(type(command).__name__, self._state, reason))
+
+    def _start_step(self, state: State, message: str, step: Callable[..., Any],
+                    *args: Any) -> None:
+        """Enter ``state`` and run ``step`` on the worker; its result comes back queued."""
+        self._job += 1
+        job = self._job
+        self._enter(state, message)
+        with self._idle:
+            self._pending += 1
+        future: Future = self._worker.submit(step, job, *args)
+
+        def deliver(done: Future) -> None:
+            try:
+                result = done.result()
+            except BaseException as error:   # a step's own bug: report, stay recoverable
+                result = _StepFailed(job, Fault("internal", f"Station error: {error!r}. "
+                                                "Retry; if it repeats, call a technician.",
+                                                "technician"), retry="")
+            self._enqueue(result)
+            self._done_one()
+        future.add_done_callback(deliver)
+
+    # -- dispatch ------------------------------------------------------------------------
+
+    def _handle(self, item: Any) -> None:
+        if isinstance(item, (_Saved, _Processed, _ConfirmationStored, _StepFailed)):
+            self._handle_result(item)
+            return
+        handler = {SignIn: self._on_sign_in, SignOut: self._on_sign_out,
+                   ItemScanned: self._on_item_code, ItemTyped: self._on_item_code,
+                   Trigger: self._on_trigger, Confirm: self._on_confirm, Back: self._on_back,
+                   Retry: self._on_retry, Tick: self._on_tick}[type(item)]
+        handler(item)
+
+    def _on_sign_in(self, command: SignIn) -> None:
+        if self._state is not State.SIGNED_OUT:
+            self._ignore(command, f"{self._session.operator} is signed in; sign out first")
+            return
+        badge = command.badge.strip()
+        if not badge:
+            self._ignore(command, "empty badge: scan the badge again")
+            return
+        self._session = _Session(operator=badge)
+        self._enter(State.SIGNED_IN, "Signed in: scan the item's barcode.")
+
+    def _on_sign_out(self, command: SignOut) -> None:
+        if self._state is State.SIGNED_OUT:
+            self._ignore(command, "nobody is signed in")
+        elif self._state.busy:
+            self._ignore(command, "wait until the station finishes this step")
+        elif self._session.unsaved is not None:
+            self._ignore(command, "a frame is not stored yet: Retry, or call a technician")
+        else:
+            self._sign_out("Signed out.")
+
+    def _sign_out(self, message: str) -> None:
+        self._session = _Session()
+        self._enter(State.SIGNED_OUT, message)
+
+    def _on_item_code(self, command: ItemScanned | ItemTyped) -> None:
+        if self._state not in (State.SIGNED_IN, State.WAITING_FOR_ITEM):
+            reason = ("sign in first" if self._state is State.SIGNED_OUT
+                      else "finish the current item first")
+            self._ignore(command, reason)
+            return
+        try:
+            code = validate_code(command.code.strip(), self._code_rules)
+        except InvalidCode as error:
+            self._ignore(command, f"not an item identifier ({error}): scan or type it again")
+            return
+        self._session.item = code
+        self._enter(State.ITEM_IDENTIFIED, f"Item {code}.")
+        self._enter(State.WAITING_FOR_ITEM, f"Place item {code} in the tray, then capture.")
+
+    def _on_trigger(self, command: Trigger) -> None:
+        if self._state is State.WAITING_FOR_ITEM:
+            self._session.trigger = command.source.value
+            self._start_capture()
+        elif self._state.busy:
+            self._ignore(command, f"already {self._state.value}; trigger ignored, not queued")
+        elif self._state in (State.SIGNED_OUT, State.SIGNED_IN):
+            self._ignore(command, "scan the item before capturing")
+        else:
+            self._ignore(command, f"no capture in state {self._state.value}")
+
+    def _start_capture(self) -> None:
+        session = self._session
+        self._start_step(State.CAPTURING, "Capturing: keep the tray still.", self._capture_step,
+                         session.operator, session.item, session.trigger)
+
+    def _on_confirm(self, command: Confirm) -> None:
+        if self._state is not State.VERDICT_SHOWN:
+            self._ignore(command, "there is no verdict to confirm")
+            return
+        unknown = sorted(set(command.defect_types) - set(DEFECT_TYPES))
+        if unknown:
+            self._ignore(command, f"unknown defect types {unknown}; choose from "
+                                  f"{', '.join(DEFECT_TYPES)}")
+            return
+        session = self._session
+        session.confirmation = Confirmation(session.operator, command.agree,
+                                            command.severity.value, tuple(command.defect_types),
+                                            session.verdict_label, _utc_now())
+        self._start_confirm()
+
+    def _start_confirm(self) -> None:
+        session = self._session
+        self._start_step(State.CONFIRMED, "Saving your confirmation.", self._confirm_step,
+                         session.capture_id, session.confirmation)
+
+    def _on_back(self, command: Back) -> None:
+        state = self._state
+        if state is State.WAITING_FOR_ITEM:
+            self._session.item = ""
+            self._enter(State.SIGNED_IN, "Item cancelled: scan the item's barcode.")
+        elif state is State.VERDICT_SHOWN:
+            self._enter(State.WAITING_FOR_ITEM,
+                        f"Capture kept unconfirmed; place item {self._session.item} and "
+                        "capture again.")
+        elif state is State.FAULT:
+            if self._session.unsaved is not None:
+                self._ignore(command, "a frame is not stored yet: Retry, or call a technician")
+                return
+            self._session.retry = ""
+            self._back_to_item("Fault left; ")
+        elif state.busy:
+            self._ignore(command, "wait until the station finishes this step")
+        else:
+            self._ignore(command, "nothing to go back to; sign out to leave")
+
+    def _back_to_item(self, prefix: str) -> None:
+        if self._session.item:
+            self._enter(State.WAITING_FOR_ITEM,
+                        f"{prefix}place item {self._session.item} in the tray and capture.")
+        else:
+            self._enter(State.SIGNED_IN, f"{prefix}scan the item's barcode.")
+
+    def _on_retry(self, command: Retry) -> None:
+        if self._state is not State.FAULT or not self._session.retry:
+            self._ignore(command, "nothing to retry")
+            return
+        session = self._session
+        step, session.retry = session.retry, ""
+        if step == "capture":
+            self._start_capture()
+        elif step == "save":
+            self._start_step(State.CAPTURING, "Storing the frame again.", self._save_step,
+                             session.unsaved, "")
+        elif step == "process":
+            self._start_processing()
+        elif step == "confirm":
+            self._start_confirm()
+
+    def _on_tick(self, command: Tick) -> None:
+        limit = self._timeouts.limit(self._state)
+        now = self._clock() if command.now is None else command.now
+        if limit is None or now - self._entered_at < limit:
+            return
+        state, session = self._state, self._session
+        minutes = f"{limit / 60:.0f} min" if limit >= 120 else f"{limit:.0f} s"
+        if state is State.SIGNED_IN:
+            self._sign_out(f"Signed out after {minutes} without activity.")
+        elif state is State.WAITING_FOR_ITEM:
+            session.item = ""
+            self._enter(State.SIGNED_IN, f"No capture within {minutes}: scan the item again.")
+        elif state is State.VERDICT_SHOWN:
+            session.item = ""
+            self._enter(State.SIGNED_IN, f"Verdict not confirmed within {minutes}; the "
+                                         "capture is kept unconfirmed. Scan the next item.")
+        elif state.busy:
+            self._job += 1   # the late result of the hung step is only reported
+            step = {State.CAPTURING: "save" if session.unsaved else "capture",
+                    State.PROCESSING: "process", State.CONFIRMED: "confirm"}[state]
+            what = {State.CAPTURING: "Capture (lights and camera)",
+                    State.PROCESSING: "Processing (models)",
+                    State.CONFIRMED: "Saving the confirmation"}[state]
+            self._fault(Fault("timeout", f"{what} did not finish within {minutes}: check the "
+                                         "station's devices, then Retry.", "technician",
+                              capture_id=session.capture_id or None), step)
+        elif state is State.FAULT:
+            if session.unsaved is not None:
+                self._entered_at = now   # never walk away from a frame not yet stored
+                return
+            self._sign_out(f"Signed out after {minutes} in a fault; sign in to continue.")
+
+    def _fault(self, fault: Fault, retry: str) -> None:
+        self._session.retry = retry if fault.recoverable else ""
+        self._emit(fault)
+        self._enter(State.FAULT, fault.message)
+
+    # -- results from the worker ---------------------------------------------------------
+
+    def _handle_result(self, result: Any) -> None:
+        session = self._session
+        if isinstance(result, _Saved):
+            # Reported even when late: the UI must know every frame the sink holds.
+            self._emit(CaptureSaved(result.capture_id, result.record.item_identifier))
+            if result.job != self._job:
+                return
+            session.unsaved = None
+            session.capture_id, session.record = result.capture_id, result.record
+            if result.lights_off_error:
+                self._fault(Fault("lights", f"Lights did not switch off: "
+                                  f"{result.lights_off_error}. The frame is saved; check the "
+                                  "lighting controller, then Retry to continue.", "technician",
+                                  capture_id=result.capture_id), "process")
+                return
+            self._start_processing()
+            return
+        if result.job != self._job:
+            log.warning("ignoring a late result after its step timed out: %r", result)
+            return
+        if isinstance(result, _StepFailed):
+            if result.record is not None:
+                session.unsaved = result.record
+            self._fault(result.fault, result.retry)
+        elif isinstance(result, _Processed):
+            self._on_processed(result)
+        elif isinstance(result, _ConfirmationStored):
+            self._emit(ConfirmationSaved(result.capture_id))
+            session.item, session.capture_id, session.record = "", "", None
+            session.confirmation, session.verdict_label = None, ""
+            self._enter(State.SIGNED_IN, "Ready: scan the next item.")
+
+    def _start_processing(self) -> None:
+        session = self._session
+        self._start_step(State.PROCESSING, "Checking the item.", self._process_step,
+                         session.capture_id, session.record)
+
+    def _on_processed(self, result: _Processed) -> None:
+        outcome = result.outcome
+        if outcome.kind == "rejected":
+            issues = tuple((issue.code, issue.message) for issue in outcome.issues)
+            message = " ".join(issue.message for issue in outcome.issues)
+            self._emit(ItemRejected(result.capture_id, issues, message))
+            self._enter(State.WAITING_FOR_ITEM, message)
+            return
+        scores = outcome.scores
+        assert scores is not None and scores.verdict is not None and outcome.extracted is not None
+        verdict = scores.verdict
+        self._session.verdict_label = verdict.label
+        self._emit(VerdictReady(result.capture_id, verdict.label, verdict.fused_score,
+                                verdict.likely_types, verdict.reason, verdict.heatmap,
+                                outcome.extracted.tray_image, dict(outcome.timings_ms)))
+        self._enter(State.VERDICT_SHOWN, f"{verdict.label}: confirm or correct the verdict.")
+
+    # -- worker steps (run on the worker thread; touch no workflow state) -------------------
+
+    def _capture_step(self, job: int, operator: str, item: str, trigger: str) -> Any:
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        try:
+            self._lights.on()
+        except (DriverError, OSError) as error:
+            with contextlib.suppress(DriverError, OSError):
+                self._lights.off()
+            return _StepFailed(job, Fault("lights", f"Lights not answering: {error}. Check the "
+                                          "lighting controller's power and cable, then Retry.",
+                                          "technician"), retry="capture")
+        timings["lights_on"] = (time.perf_counter() - started) * 1000.0
+        started = time.perf_counter()
+        try:
+            frame = self._camera.grab(self._grab_timeout_ms)
+        except (CameraError, DriverError, OSError) as error:
+            with contextlib.suppress(DriverError, OSError):
+                self._lights.off()
+            return _StepFailed(job, Fault("camera", f"Camera not delivering frames: {error}. "
+                                          "Check the camera's cable and power, then Retry.",
+                                          "technician"), retry="capture")
+        timings["grab"] = (time.perf_counter() - started) * 1000.0
+        lighting = _lighting_record(self._lights)
+        lights_off_error = ""
+        started = time.perf_counter()
+        try:
+            self._lights.off()
+        except (DriverError, OSError) as error:
+            lights_off_error = str(error)
+        timings["lights_off"] = (time.perf_counter() - started) * 1000.0
+        record = CaptureRecord(self._station_id, operator, item, trigger, _utc_now(), frame,
+                               lighting, timings)
+        return self._save_step(job, record, lights_off_error)
+
+    def _save_step(self, job: int, record: CaptureRecord, lights_off_error: str) -> Any:
+        try:
+            capture_id = self._sink.save(record)
+        except Exception as error:  # any store failure: keep the frame in memory, retry
+            return _StepFailed(job, Fault("storage", f"Could not store the frame: {error}. "
+                                          "Check the disk, then Retry; the frame is kept "
+                                          "until it is stored.", "technician"),
+                               retry="save", record=record)
+        return _Saved(job, capture_id, record, lights_off_error)
+
+    def _process_step(self, job: int, capture_id: str, record: CaptureRecord) -> Any:
+        started = time.perf_counter()
+        try:
+            extracted = self._extractor.from_frame(record.frame.rgb)
+            timings = {**record.timings_ms, **extracted.timings_ms}
+            if not extracted.accepted:
+                outcome = CaptureOutcome("rejected", extracted, None, tuple(extracted.issues),
+                                         timings_ms=timings)
+            else:
+                references = tuple(self._references(record.item_identifier))
+                result = self._inspector.inspect(CaptureInput(extracted.tray_image,
+                                                              extracted.mask, references))
+                outcome = self._outcome(extracted, result, timings)
+        except Exception as error:  # runtime, model or preprocessing failure
+            log.exception("processing capture %s failed", capture_id)
+            message = f"{type(error).__name__}: {error}"
+            with contextlib.suppress(Exception):
+                self._sink.record_outcome(capture_id, CaptureOutcome("failed", error=message))
+            return _StepFailed(job, Fault("model", f"Processing failed ({message}). The frame "
+                                          "is saved; Retry, and if it repeats call a "
+                                          "technician.", "technician", capture_id=capture_id),
+                               retry="process")
+        outcome.timings_ms["processing_total"] = (time.perf_counter() - started) * 1000.0
+        try:
+            self._sink.record_outcome(capture_id, outcome)
+        except Exception as error:
+            return _StepFailed(job, Fault("storage", f"Could not store the result: {error}. "
+                                          "Check the disk, then Retry.", "technician",
+                                          capture_id=capture_id), retry="process")
+        return _Processed(job, capture_id, outcome)
+
+    @staticmethod
+    def _outcome(extracted: Any, result: CaptureScores | Refused,
+                 timings: dict[str, float]) -> CaptureOutcome:
+        timings = {**timings, **result.timings_ms}
+        if isinstance(result, Refused):
+            return CaptureOutcome("rejected", extracted, None, result.issues, timings_ms=timings)
+        if result.verdict is None:
+            raise RuntimeError("the inspector has no decision thresholds, so no verdict")
+        return CaptureOutcome("scored", extracted, result, timings_ms=timings)
+
+    def _confirm_step(self, job: int, capture_id: str, confirmation: Confirmation) -> Any:
+        try:
+            self._sink.confirm(capture_id, confirmation)
+        except Exception as error:
+            return _StepFailed(job, Fault("storage", f"Could not store the confirmation: "
+                                          f"{error}. Check the disk, then Retry.", "technician",
+                                          capture_id=capture_id), retry="confirm")
+        return _ConfirmationStored(job, capture_id)
+
