@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from engines.manifest import InputSpec, OutputSpec
 from engines.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from engines.taxonomy import DEFECT_TYPES
+from training.checkpoint import load_checkpoint, save_checkpoint
 from training.device import pick_device
 from training.efficientnet_lite import load_imagenet_lite0
 from training.onnx_export import write_model_manifest
@@ -167,11 +168,8 @@ def train_scorer(data: Path, out: Path, options: ScorerOptions = ScorerOptions()
     checkpoint_path = out / f"{options.name}.ckpt"
     start_epoch, history = 0, []
     best = {"ap_any": -1.0, "epoch": 0, "state": copy.deepcopy(top.state_dict())}
-    if checkpoint_path.is_file():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
-        if state["options"] != asdict(options):
-            raise ValueError(f"checkpoint {checkpoint_path} was made with other options "
-                             f"({state['options']}); delete it or use another --out")
+    state = load_checkpoint(checkpoint_path, asdict(options), device)
+    if state is not None:
         top.load_state_dict(state["top"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -218,11 +216,10 @@ def train_scorer(data: Path, out: Path, options: ScorerOptions = ScorerOptions()
         log.info("scorer: epoch %d loss %.4f (heatmap %.4f) validation AP_any %.4f AP_major %.4f "
                  "R@1%%FPR %.3f", epoch + 1, np.mean(totals["total"]), np.mean(totals["heatmap"]),
                  metrics["ap_any"], metrics["ap_major"], metrics["recall_at_1pct_fpr"])
-        temporary = checkpoint_path.with_suffix(".tmp")
-        torch.save({"top": top.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "history": history,
-                    "best": best, "options": asdict(options)}, temporary)
-        temporary.replace(checkpoint_path)
+        save_checkpoint(checkpoint_path, {
+            "top": top.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "history": history,
+            "best": best, "options": asdict(options)})
 
     top.load_state_dict(best["state"])
     metrics = {"best_epoch": float(best["epoch"])}

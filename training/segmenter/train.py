@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from engines.manifest import InputSpec, OutputSpec
 from engines.preprocess import IMAGENET_MEAN, IMAGENET_STD, to_tensor
+from training.checkpoint import load_checkpoint, save_checkpoint
 from training.device import pick_device
 from training.onnx_export import export_onnx, write_model_manifest
 from training.segmenter.data import load_split_arrays
@@ -110,11 +111,8 @@ def train_segmenter(data: Path, out: Path, options: SegmenterOptions = Segmenter
         optimizer, max_lr=options.learning_rate, total_steps=options.epochs * steps_per_epoch)
     checkpoint_path = out / f"{options.name}.ckpt"
     start_epoch, history = 0, []
-    if checkpoint_path.is_file():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
-        if state["options"] != asdict(options):
-            raise ValueError(f"checkpoint {checkpoint_path} was made with other options "
-                             f"({state['options']}); delete it or use another --out")
+    state = load_checkpoint(checkpoint_path, asdict(options), device)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -149,11 +147,10 @@ def train_segmenter(data: Path, out: Path, options: SegmenterOptions = Segmenter
                         "val_iou": val_iou, "seconds": time.monotonic() - started})
         log.info("segmenter: epoch %d loss %.4f validation IoU %.4f", epoch + 1,
                  np.mean(losses), val_iou)
-        temporary = checkpoint_path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "epoch": epoch + 1,
-                    "history": history, "options": asdict(options)}, temporary)
-        temporary.replace(checkpoint_path)
+        save_checkpoint(checkpoint_path, {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "history": history,
+            "options": asdict(options)})
 
     onnx_path = export_onnx(model, torch.zeros(1, 3, options.size, options.size),
                             out / f"{options.name}.onnx", INPUT_NAME, [OUTPUT_NAME])
