@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "replay",
     "compare",
     "bench",
+    "demo",
 )
 
 
