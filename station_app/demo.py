@@ -115,43 +115,6 @@ class _Events:
         return at, event
 
 
-def single_frame_folder(source: Path, folder: Path) -> Path:
-    """A folder serving one frame of ``source``: the first whose tray is found and whose
-    exposure passes the gate.
-
-    The emulator cycles through its folder, and the synthetic frames put the tray in a
-    different place each (and one is too dark), so with one tray geometry for the whole
-    run only a single frame gives a verdict every time, as a fixed tray does at a station.
-    """
-    import cv2
-
-    from engines.quality_gates import check_exposure
-    from engines.tray_detection import TrayNotFound, detect_tray
-
-    target = folder / "frame.bmp"
-    if target.is_file():
-        return folder
-    candidates = sorted(p for p in source.iterdir() if p.suffix.lower() in (".bmp", ".png",
-                                                                            ".jpg", ".tif"))
-    for path in candidates:
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            continue
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        try:
-            geometry = detect_tray(rgb)
-        except TrayNotFound:
-            continue
-        if check_exposure(geometry.warp(rgb)):
-            continue
-        folder.mkdir(parents=True, exist_ok=True)
-        temporary = folder / ".frame.tmp.bmp"
-        cv2.imwrite(str(temporary), bgr)
-        temporary.replace(target)
-        log.info("demo camera serves %s (tray found, exposure fine)", path.name)
-        return folder
-    raise StationError(f"demo: no frame in {source} with a visible tray and a usable exposure")
-
 
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else math.nan

@@ -55,8 +55,6 @@ def run(args: argparse.Namespace) -> int:
     source = args.image_source or config.camera.image_source
     if source is None and config.camera.driver == "emulated":
         from station_app.commands.emulator_frames import ensure_emulator_frames
-        from station_app.demo import single_frame_folder
-        frames = ensure_emulator_frames(config.data.root / "emulator-frames")
-        source = single_frame_folder(frames, config.data.root / "demo-frames")
+        source = ensure_emulator_frames(config.data.root / "emulator-frames")
     run_demo(config, args.count, source, args.out, report=not args.no_report)
     return 0

@@ -103,9 +103,14 @@ def _gain_map(rng: np.random.Generator) -> np.ndarray:
     return cv2.resize(gain_u8, (FRAME_WIDTH, FRAME_HEIGHT), interpolation=cv2.INTER_LINEAR)
 
 
-def capture_frame(tray: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Render the 4096×3000 RGB frame of a tray scene; returns (frame, corners TL,TR,BR,BL)."""
-    corners = tray_corners(rng)
+def capture_frame(tray: np.ndarray, rng: np.random.Generator,
+                  corners: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Render the 4096×3000 RGB frame of a tray scene; returns (frame, corners TL,TR,BR,BL).
+
+    ``corners`` fixes where the tray lies (one station's calibrated pose); by default every
+    capture gets its own mild perspective and rotation.
+    """
+    corners = tray_corners(rng) if corners is None else np.asarray(corners, np.float32)
     frame = _cast_shadow(_enclosure(rng), corners, rng)
     # warp only into the tray's bounding box: most of the cost of a 12 MP warp is per pixel
     x0, y0 = np.floor(corners.min(axis=0)).astype(int) - 2

@@ -70,11 +70,13 @@ def assign_splits(items: int, seed: int) -> list[str]:
     return split_of
 
 
-def render_capture(identity: ItemIdentity, spec: CaptureSpec) -> CaptureImages:
-    """Render one capture the way the station would see and preprocess it."""
+def render_capture(identity: ItemIdentity, spec: CaptureSpec,
+                   tray_corners: np.ndarray | None = None) -> CaptureImages:
+    """Render one capture the way the station would see and preprocess it; ``tray_corners``
+    places the tray at a fixed pose in the frame (a calibrated station), else at random."""
     rng = capture_rng(spec)
     scene = render_scene(identity, spec, rng)
-    frame, corners = capture_frame(scene.tray, rng)
+    frame, corners = capture_frame(scene.tray, rng, tray_corners)
     tray = tray_crop_from_frame(frame, corners)
     return CaptureImages(frame=frame, corners=corners, tray=tray, item_mask=scene.item_mask,
                          defect_mask=scene.defect_mask,
