@@ -115,8 +115,12 @@ class CaptureStore:
         """Free space and whether capturing may go on (the workflow checks it before a capture)."""
         return self.disk.status()
 
-    def add_capture(self, record: CaptureRecord, images: Mapping[str, np.ndarray]) -> CaptureRecord:
+    def add_capture(self, record: CaptureRecord,
+                    images: Mapping[str, np.ndarray | bytes]) -> CaptureRecord:
         """Store a capture: files first, then the row. Returns the record with its file paths.
+
+        An image may come already encoded (bytes from ``encode_image``), so a frame written
+        once while the capture was pending is not compressed a second time.
 
         Raises DiskFull before writing anything when the files would eat into the reserve.
         """
@@ -128,7 +132,8 @@ class CaptureStore:
         if unknown:
             raise CaptureStoreError(f"capture {record.capture_id}: unknown image kinds {sorted(unknown)}; "
                                     f"allowed: {', '.join(IMAGE_KINDS)}")
-        encoded = {kind: _encode(kind, image) for kind, image in images.items() if image is not None}
+        encoded = {kind: image if isinstance(image, bytes) else encode_image(kind, image)
+                   for kind, image in images.items() if image is not None}
         directory = _capture_directory(record)
         files = {kind: str(directory / FILE_NAMES[kind]) for kind in encoded}
         stored = replace(record, files=files)
@@ -380,7 +385,7 @@ def _capture_directory(record: CaptureRecord) -> PurePosixPath:
     return PurePosixPath(f"{moment:%Y}", f"{moment:%m}", f"{moment:%d}", record.capture_id)
 
 
-def _encode(kind: str, image: np.ndarray) -> bytes:
+def encode_image(kind: str, image: np.ndarray) -> bytes:
     """JPEG for colour images, PNG for masks and heatmaps (float heatmaps in [0, 1] → 0..255)."""
     array = np.asarray(image)
     if kind == "heatmap" and array.dtype != np.uint8:

@@ -33,7 +33,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from engines.files import write_atomic
-from station_app.store.capture_store import CaptureStore, CaptureStoreError, _encode
+from station_app.store.capture_store import CaptureStore, CaptureStoreError, encode_image
 from station_app.store.records import CaptureRecord, Confirmation, ModelOutputs
 from station_app.workflow import sink as workflow_sink
 
@@ -94,7 +94,7 @@ class StoreCaptureSink:
             folder = self.pending_root / capture_id
             # Disk guard first: a full disk fails the save (the workflow keeps the frame
             # in memory and offers Retry) instead of filling the reserve.
-            encoded = _encode("frame", capture.frame.rgb)
+            encoded = encode_image("frame", capture.frame.rgb)
             self.store.disk.require(len(encoded) * 3)
             write_atomic(folder / "frame.jpg", encoded)
             write_atomic(folder / "capture.json", json.dumps(_plain({
@@ -122,6 +122,7 @@ class StoreCaptureSink:
                          "captures)", capture_id, outcome.kind, pending.folder)
                 return
             record, images = self._record(capture_id, pending.capture, outcome)
+            images["frame"] = (pending.folder / "frame.jpg").read_bytes()  # encoded in save()
             self.store.add_capture(record, images)
             del self._pending[capture_id]
             shutil.rmtree(pending.folder, ignore_errors=True)
@@ -163,8 +164,8 @@ class StoreCaptureSink:
             calibration_profile_version=self.calibration_profile_version,
             model_versions=self.model_versions,
             latencies_ms={name: float(value) for name, value in latencies.items()})
-        images: dict[str, Any] = {"frame": capture.frame.rgb, "tray": extracted.tray_image,
-                                  "mask": extracted.mask, "item_crop": extracted.crop}
+        images: dict[str, Any] = {"tray": extracted.tray_image, "mask": extracted.mask,
+                                  "item_crop": extracted.crop}
         if heatmap is not None:
             images["heatmap"] = heatmap
         return record, images
