@@ -5,12 +5,11 @@ pseudo-terminals, the bundled models, the capture store and the inspection workf
 wired as at a real station. A scripted associate signs in, scans an item code through
 the scanner simulator, triggers, waits for the verdict and agrees with it, N times.
 
-No Qt here (the operator window is a later issue) and no torch.
+No Qt here and no torch: the operator window (ui) drives the same station.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import threading
@@ -125,17 +124,8 @@ def run_demo(config: StationConfig, count: int, frames: Path | None, out: Path |
     """Run ``count`` inspections; ``frames`` feed the emulated/replay camera (None: the
     configured image source). ``out``: the capture store goes to ``out/captures`` and the
     report to ``out/report.html``; None: the configured store and ``<data.root>/demo``."""
-    from drivers.scanner.codes import CheckDigitMode, CodeRules
-    from engines.item_extraction import ItemExtractor
-    from engines.segmentation import ItemSegmenter
-    from engines.tray_detection import TrayNotFound, detect_tray
-    from station_app.hardware import StationDevices, open_camera, open_lighting, open_scanner
-    from station_app.models import open_model
-    from station_app.replay.setup import open_replay_models
-    from station_app.store import CaptureStore
-    from station_app.store.workflow_sink import StoreCaptureSink
-    from station_app.workflow import (Back, Confirm, ConfirmationSaved,
-                                      InspectionWorkflow, ItemRejected, ItemScanned, ItemTyped,
+    from station_app.station import open_station
+    from station_app.workflow import (Back, Confirm, ConfirmationSaved, ItemRejected, ItemTyped,
                                       SignIn, State, StateChanged, Trigger, VerdictReady)
     from station_app.workflow.commands import Severity
 
@@ -145,55 +135,17 @@ def run_demo(config: StationConfig, count: int, frames: Path | None, out: Path |
     store_root = out / "captures" if out is not None else config.data.captures
     report_dir = out if out is not None else config.data.root / "demo"
 
-    log.info("loading models (%s, runtime %s)", config.models.scorer, config.models.runtime)
-    replay = open_replay_models(config, cache_dir=config.data.root / "reference-cache")
-    segmenter_session = open_model(config.models, config.models.segmenter)
-    model_versions = {name: str(info.get("version", ""))
-                      for name, info in replay.info["models"].items()}
-    model_versions["segmenter"] = str(segmenter_session.manifest.version)
-
-    camera = open_camera(config.camera, frames)
-    devices = StationDevices(camera=camera, lighting=None)  # type: ignore[arg-type]
-    store = None
-    workflow = None
+    station = open_station(config, frames, store_root)
     try:
-        devices.lighting = open_lighting(config.lighting)
-        devices.scanner = open_scanner(config.scanner)
-
-        # Tray geometry: detected on the first frame (the calibration profile that should
-        # supply it is a later issue).
-        first = camera.grab(config.camera.grab_timeout_ms)
-        try:
-            geometry = detect_tray(first.rgb)
-        except TrayNotFound as error:
-            raise StationError(f"demo: tray not found in the first frame: {error}") from error
-        log.warning("tray geometry detected on the first frame, not read from a calibration "
-                    "profile (calibration is a later issue)")
-        extractor = ItemExtractor(geometry, ItemSegmenter(segmenter_session))
-
-        store = CaptureStore(store_root, config.data.min_free_gb, config.data.gallery_size)
+        store = station.store
+        workflow = station.workflow
+        model_versions = station.model_versions
         result.store_root = store.root
-        sink = StoreCaptureSink(store, model_versions=model_versions,
-                                calibration_profile_version="demo: tray detected, uncalibrated")
-        rules = CodeRules(min_length=config.scanner.min_length,
-                          max_length=config.scanner.max_length,
-                          check_digit=CheckDigitMode(config.scanner.check_digit))
-
-        def references(item: str):
-            return [reference.reference_image() for reference in store.gallery.references(item)]
-
-        workflow = InspectionWorkflow.from_devices(
-            devices, extractor=extractor, inspector=replay.inspector, sink=sink,
-            station_id=config.station.id, grab_timeout_ms=config.camera.grab_timeout_ms,
-            code_rules=rules, references=references)
         events = _Events()
         workflow.subscribe(events)
 
-        scanner = devices.scanner
-        if scanner is not None:
-            scanner.scanner.open()
-            scanner.scanner.start(lambda scanned: workflow.submit(ItemScanned(scanned.code)))
-        if scanner is None or scanner.simulator is None:
+        scanner = station.scanner_simulator
+        if scanner is None:
             log.warning("scanner is not simulated (driver %s): the demo types item codes",
                         config.scanner.driver)
 
@@ -206,8 +158,8 @@ def run_demo(config: StationConfig, count: int, frames: Path | None, out: Path |
 
         for index, code in enumerate(demo_item_codes(count), start=1):
             mark = events.mark()
-            if scanner is not None and scanner.simulator is not None:
-                scanner.simulator.scan(code)
+            if scanner is not None:
+                scanner.scan(code)
             else:
                 workflow.submit(ItemTyped(code))
             events.wait(mark, lambda e: isinstance(e, StateChanged)
@@ -259,19 +211,7 @@ def run_demo(config: StationConfig, count: int, frames: Path | None, out: Path |
             echo(f"report: {result.report}")
         return result
     finally:
-        if workflow is not None:
-            workflow.close()
-        if devices.scanner is not None:
-            devices.scanner.close()
-            with contextlib.suppress(Exception):
-                devices.scanner.scanner.close()
-        if devices.lighting is not None:
-            devices.lighting.close()
-        with contextlib.suppress(Exception):
-            camera.close()
-        if store is not None:
-            store.close()
-
+        station.close()
 
 def write_demo_report(store, capture_ids: list[str], path: Path, config: StationConfig,
                       model_versions: dict[str, str]) -> Path:

@@ -1,0 +1,157 @@
+"""The station assembled: devices, models, capture store, sink and inspection workflow.
+
+One place wires the parts together, so the headless demo, the operator window and the
+service core run the same station. :func:`open_station` opens everything in order and,
+when a part fails, closes what it had opened and raises a :class:`StationError` naming
+the part.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from station_app.config import StationConfig
+from station_app.errors import StationError
+
+log = logging.getLogger("station_app.station")
+
+UNCALIBRATED = "uncalibrated: tray detected on the first frame"
+
+
+@dataclass
+class Station:
+    """Everything a running station holds; :meth:`close` releases all of it, in reverse."""
+
+    config: StationConfig
+    workflow: Any                         # station_app.workflow.InspectionWorkflow
+    devices: Any                          # station_app.hardware.StationDevices
+    store: Any                            # station_app.store.CaptureStore
+    model_versions: dict[str, str]
+    runtime: str                          # the inference runtime in use, for the status bar
+    profile_version: str                  # calibration profile recorded on every capture
+    thresholds: tuple[float, float]       # (ok_below, damaged_above) in use
+    _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    @property
+    def lighting_simulator(self) -> Any:
+        """The lighting simulator when lights are simulated (the demo's fault injection)."""
+        return self.devices.lighting.simulator if self.devices.lighting else None
+
+    @property
+    def scanner_simulator(self) -> Any:
+        scanner = self.devices.scanner
+        return scanner.simulator if scanner is not None else None
+
+    def close(self) -> None:
+        while self._closers:
+            closer = self._closers.pop()
+            with contextlib.suppress(Exception):
+                closer()
+
+    def __enter__(self) -> Station:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def open_station(config: StationConfig, frames: Path | None = None,
+                 store_root: Path | None = None, *, geometry: Any = None,
+                 profile_version: str = "", thresholds: tuple[float, float] | None = None,
+                 start_scanner: bool = True) -> Station:
+    """Open the station described by ``config``.
+
+    ``frames`` feed an emulated or replay camera (None: the configured source).
+    ``store_root`` overrides ``data.captures``. ``geometry`` is the calibrated tray
+    geometry; None detects the tray on the first frame (and says so on every capture).
+    ``thresholds`` override the configured verdict thresholds (a calibration profile's).
+    With ``start_scanner`` the scanner's codes go straight to the workflow.
+    """
+    from drivers.scanner.codes import CheckDigitMode, CodeRules
+    from engines.item_extraction import ItemExtractor
+    from engines.segmentation import ItemSegmenter
+    from engines.tray_detection import TrayNotFound, detect_tray
+    from station_app.hardware import StationDevices, open_camera, open_lighting, open_scanner
+    from station_app.models import open_model
+    from station_app.replay.setup import open_replay_models
+    from station_app.store import CaptureStore
+    from station_app.store.workflow_sink import StoreCaptureSink
+    from station_app.workflow import InspectionWorkflow, ItemScanned
+
+    closers: list[Callable[[], None]] = []
+
+    def close_all() -> None:
+        while closers:
+            with contextlib.suppress(Exception):
+                closers.pop()()
+
+    try:
+        log.info("loading models (%s, runtime %s)", config.models.scorer, config.models.runtime)
+        decision = None
+        if thresholds is not None:
+            from engines.verdict import DecisionThresholds
+            decision = DecisionThresholds(*thresholds)
+        replay = open_replay_models(config, cache_dir=config.data.root / "reference-cache",
+                                    thresholds=decision)
+        segmenter_session = open_model(config.models, config.models.segmenter)
+        model_versions = {name: str(info.get("version", ""))
+                          for name, info in replay.info["models"].items()}
+        model_versions["segmenter"] = str(segmenter_session.manifest.version)
+        runtime = str(replay.info["models"]["scorer"].get("runtime", "") or segmenter_session.name)
+
+        camera = open_camera(config.camera, frames)
+        closers.append(camera.close)
+        devices = StationDevices(camera=camera, lighting=None)  # type: ignore[arg-type]
+        devices.lighting = open_lighting(config.lighting)
+        closers.append(devices.lighting.close)
+        devices.scanner = open_scanner(config.scanner)
+        if devices.scanner is not None:
+            scanner = devices.scanner
+            closers.append(scanner.close)
+            closers.append(lambda: scanner.scanner.close())
+
+        if geometry is None:
+            first = camera.grab(config.camera.grab_timeout_ms)
+            try:
+                geometry = detect_tray(first.rgb)
+            except TrayNotFound as error:
+                raise StationError(f"tray not found in the first frame ({error}); calibrate "
+                                   "the tray geometry with `station-app calibrate`") from error
+            log.warning("tray geometry detected on the first frame, not read from a "
+                        "calibration profile; run `station-app calibrate`")
+            profile_version = profile_version or UNCALIBRATED
+        extractor = ItemExtractor(geometry, ItemSegmenter(segmenter_session))
+
+        store = CaptureStore(store_root or config.data.captures, config.data.min_free_gb,
+                             config.data.gallery_size)
+        closers.append(store.close)
+        sink = StoreCaptureSink(store, model_versions=model_versions,
+                                calibration_profile_version=profile_version)
+        rules = CodeRules(min_length=config.scanner.min_length,
+                          max_length=config.scanner.max_length,
+                          check_digit=CheckDigitMode(config.scanner.check_digit))
+
+        def references(item: str):
+            return [reference.reference_image() for reference in store.gallery.references(item)]
+
+        workflow = InspectionWorkflow.from_devices(
+            devices, extractor=extractor, inspector=replay.inspector, sink=sink,
+            station_id=config.station.id, grab_timeout_ms=config.camera.grab_timeout_ms,
+            code_rules=rules, references=references)
+        closers.append(workflow.close)
+
+        if start_scanner and devices.scanner is not None:
+            devices.scanner.scanner.open()
+            devices.scanner.scanner.start(
+                lambda scanned: workflow.submit(ItemScanned(scanned.code)))
+    except BaseException:
+        close_all()
+        raise
+    used = thresholds or (config.thresholds.ok_below, config.thresholds.damaged_above)
+    return Station(config=config, workflow=workflow, devices=devices, store=store,
+                   model_versions=model_versions, runtime=runtime,
+                   profile_version=profile_version, thresholds=used, _closers=closers)
