@@ -28,8 +28,10 @@ ALLOWED_PROJECT_IMPORTS = {
     "ui": {"engines", "drivers", "calibration", "station_app"},
     "training": {"engines"},
 }
-# The CLI starts offline tools (synth, train) from station_app.commands only, lazily.
-LAZY_TRAINING_IMPORTERS = ("station_app/commands/",)
+# The CLI starts offline tools (synth, train) and the Qt front ends (operator window,
+# calibration wizard) from station_app.commands only, lazily.
+LAZY_IMPORTERS = ("station_app/commands/",)
+LAZILY_IMPORTED = {"training", "ui"}
 
 
 def imported_top_level_names(path: Path) -> list[tuple[str, int, bool]]:
@@ -63,8 +65,8 @@ def all_violations() -> list[str]:
                     violations.append(f"{where}: imports torch ({name}); only training may")
                 if name in PACKAGES and name != package:
                     allowed = ALLOWED_PROJECT_IMPORTS[package]
-                    lazy_ok = (name == "training" and not at_module_level
-                               and relative.startswith(LAZY_TRAINING_IMPORTERS))
+                    lazy_ok = (name in LAZILY_IMPORTED and not at_module_level
+                               and relative.startswith(LAZY_IMPORTERS))
                     if name not in allowed and not lazy_ok:
                         violations.append(f"{where}: {package} may not import {name}")
     return violations
@@ -81,11 +83,17 @@ def test_the_checker_catches_a_forbidden_import(tmp_path, monkeypatch):
         (fake_root / package).mkdir()
     (fake_root / "engines" / "bad.py").write_text("import PyQt6\nfrom station_app import cli\n")
     (fake_root / "station_app" / "also_bad.py").write_text("def f():\n    import torch\n")
+    (fake_root / "station_app" / "commands").mkdir()
+    (fake_root / "station_app" / "commands" / "eager.py").write_text(
+        "import ui\ndef f():\n    import ui.app\n")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", fake_root)
     found = all_violations()
     assert any("engines/bad.py:1: imports Qt" in v for v in found)
     assert any("engines/bad.py:2: engines may not import station_app" in v for v in found)
     assert any("station_app/also_bad.py:2: imports torch" in v for v in found)
+    assert any("station_app/commands/eager.py:1: station_app may not import ui" in v
+               for v in found)
+    assert not any("eager.py:3" in v for v in found)   # lazily, from a command: allowed
 
 
 def station_modules() -> list[str]:
