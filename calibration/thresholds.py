@@ -1,4 +1,4 @@
-"""Decision thresholds from validation scores, and their record in the station profile.
+"""Decision thresholds from validation scores, and the provenance recorded with them.
 
 Image level: the station's two thresholds on the fused damage score (OK below
 ``ok_below``, DAMAGED above ``damaged_above``, REVIEW between), chosen for a stated goal
@@ -9,23 +9,21 @@ the anomaly-localization benchmark recommends.
 Every chosen threshold lies halfway between two adjacent distinct scores of the
 calibration data, so ``score >= t`` and ``score > t`` flag exactly the same captures
 there, and a tie is never split.
+
+The chosen pair goes into a new station-profile version with its provenance through
+``calibration.threshold_step.save_thresholds`` (profiles are versioned, never edited).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import math
-import os
-import re
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
-import yaml
 
 from calibration.metrics import ArrayLike, MetricError, OperatingPoints, operating_points
-from engines.files import write_atomic
 
 
 @dataclass(frozen=True)
@@ -295,73 +293,3 @@ def verdict_thresholds(labels: ArrayLike, scores: ArrayLike, *,
         damaged_above = ok_choice.threshold
     return VerdictThresholds(ok_choice.threshold, damaged_above, ok_choice, damaged_choice,
                              tuple(notes))
-
-
-# ---------------------------------------------------------------- profile writing
-
-_TOP_LEVEL_KEY = re.compile(r"^(?P<key>[^\s#][^:]*):")
-
-
-def write_thresholds(profile_path: str | os.PathLike[str], ok_below: float,
-                     damaged_above: float, provenance: ThresholdProvenance) -> Path:
-    """Set ``thresholds:`` (with a ``provenance:`` block) in a YAML profile, atomically.
-
-    Only the ``thresholds:`` block is rewritten, as text, so every other key and comment in
-    the file stays as it was (full-line comments inside the block are kept on top of it).
-    The file is created if missing. The new file is written beside the old one and
-    renamed over it, so a crash leaves either the old or the new profile, never half.
-    """
-    for name, value in (("ok_below", ok_below), ("damaged_above", damaged_above)):
-        if not math.isfinite(value):
-            raise MetricError(f"{name} must be a finite number, got {value}")
-    if ok_below > damaged_above:
-        raise MetricError(f"ok_below ({ok_below}) must not be above damaged_above "
-                          f"({damaged_above})")
-    path = Path(profile_path)
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if text.strip():
-        original = yaml.safe_load(text)
-        if not isinstance(original, dict):
-            raise MetricError(f"{path}: a station profile must be a YAML mapping")
-    block = {"thresholds": {
-        "ok_below": float(ok_below), "damaged_above": float(damaged_above),
-        "provenance": _plain(asdict(provenance))}}
-    new_block = yaml.safe_dump(block, sort_keys=False, default_flow_style=False,
-                               allow_unicode=True)
-    new_text = _replace_top_level_block(text, "thresholds", new_block)
-    yaml.safe_load(new_text)  # never write a profile that does not parse
-    _write_atomically(path, new_text)
-    return path
-
-
-def _plain(value: Any) -> Any:
-    """Mappings, sequences and numpy scalars as the plain types safe_dump writes."""
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _replace_top_level_block(text: str, key: str, new_block: str) -> str:
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines)
-                  if (match := _TOP_LEVEL_KEY.match(line)) and match["key"].strip() == key),
-                 None)
-    if start is None:
-        separator = "" if not text or text.endswith("\n") else "\n"
-        return text + separator + new_block
-    end = start + 1
-    while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t"):
-        end += 1
-    while end > start + 1 and not lines[end - 1].strip():
-        end -= 1  # leave blank lines after the block where they were
-    kept_comments = [line for line in lines[start + 1:end] if line.lstrip().startswith("#")]
-    header, *body = new_block.splitlines(keepends=True)
-    return "".join(lines[:start] + [header] + kept_comments + body + lines[end:])
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    write_atomic(path, text)

@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "compare",
     "bench",
     "demo",
+    "profile",
 )
 
 

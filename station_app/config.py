@@ -172,6 +172,18 @@ class ThresholdSettings:
 
 
 @dataclass(frozen=True)
+class CalibrationSettings:
+    """Where calibration profiles and the technician PIN live, and the tray's real size."""
+
+    profile_dir: Path = setting(empty_means_under_root="profiles")
+    pin_file: Path = setting(empty_means_under_root="technician-pin.json")
+    pin_max_failures: int = setting(minimum=1, maximum=20, unit="wrong PINs in a row")
+    pin_lockout_minutes: float = setting(minimum=1, maximum=1440, unit="minutes")
+    tray_width_mm: float = setting(minimum=10, maximum=5000, unit="millimetres")
+    tray_height_mm: float = setting(minimum=10, maximum=5000, unit="millimetres")
+
+
+@dataclass(frozen=True)
 class UiSettings:
     """How the operator screen looks and behaves."""
 
@@ -181,6 +193,18 @@ class UiSettings:
     font_scale: float = setting(minimum=0.5, maximum=3)
     language: str = setting(choices=("en", "de", "fr", "es", "pl"))
     touch: bool = setting()
+    pedal_key: str = setting(pattern=r"((Ctrl|Alt|Shift|Meta)\+){0,3}[A-Za-z0-9]{0,12}",
+                             pattern_hint="name one key as Qt does, e.g. F12, B or Ctrl+P; "
+                                          "\"\" for no pedal")
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """The station core as a service: where front ends connect, how often it checks itself."""
+
+    socket_path: Path = setting(empty_means_under_root="station.sock")
+    tick_s: float = setting(minimum=0.05, maximum=10, unit="seconds")
+    health_grace_s: float = setting(minimum=0, maximum=3600, unit="seconds")
 
 
 @dataclass(frozen=True)
@@ -205,7 +229,9 @@ class StationConfig:
     scanner: ScannerSettings
     models: ModelSettings
     thresholds: ThresholdSettings
+    calibration: CalibrationSettings
     ui: UiSettings
+    service: ServiceSettings
     source: ConfigSource = field(default=ConfigSource("", "constructed"), compare=False)
 
 
@@ -656,6 +682,19 @@ def _replay_has_source(config: StationConfig) -> Iterator[_Finding]:
                "give a folder or file of frames")
 
 
+# A Unix socket address holds at most 107 bytes of path (108 with the terminating NUL).
+MAX_SOCKET_PATH_BYTES = 107
+
+
+def _socket_path_fits(config: StationConfig) -> Iterator[_Finding]:
+    path = config.service.socket_path
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH_BYTES:
+        yield (("service.socket_path", "data.root"),
+               f"service.socket_path {_show(path)} is {len(os.fsencode(path))} bytes long; a "
+               f"Unix socket path may have at most {MAX_SOCKET_PATH_BYTES}: set a shorter "
+               f"service.socket_path, e.g. /run/inspection-station/core.sock")
+
+
 CROSS_FIELD_RULES: tuple[Callable[[StationConfig], Iterator[_Finding]], ...] = (
     _thresholds_ordered,
     _region_fits_sensor,
@@ -664,6 +703,7 @@ CROSS_FIELD_RULES: tuple[Callable[[StationConfig], Iterator[_Finding]], ...] = (
     _scanner_lengths_ordered,
     _strobe_within_exposure,
     _replay_has_source,
+    _socket_path_fits,
 )
 
 

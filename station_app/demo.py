@@ -207,14 +207,15 @@ def run_demo(config: StationConfig, count: int, frames: Path | None, out: Path |
         if report:
             ids = [line.capture_id for line in result.lines if line.label != "REJECTED"]
             result.report = write_demo_report(store, ids, report_dir / "report.html", config,
-                                              model_versions)
+                                              model_versions, station.thresholds)
             echo(f"report: {result.report}")
         return result
     finally:
         station.close()
 
 def write_demo_report(store, capture_ids: list[str], path: Path, config: StationConfig,
-                      model_versions: dict[str, str]) -> Path:
+                      model_versions: dict[str, str],
+                      thresholds: tuple[float, float] | None = None) -> Path:
     """A replay-style report over the demo's captures: the associate's confirmations are
     the ground truth, the fused score the scorer."""
     from station_app.report import render_report
@@ -242,7 +243,8 @@ def write_demo_report(store, capture_ids: list[str], path: Path, config: Station
                       captures=rows, scorers=("fused", "p_any"), primary_scorer="fused",
                       data_set=f"capture store {store.root} (demo captures)", created=utc_now(),
                       model_versions=model_versions,
-                      thresholds=(config.thresholds.ok_below, config.thresholds.damaged_above),
+                      thresholds=thresholds or (config.thresholds.ok_below,
+                                                config.thresholds.damaged_above),
                       bootstrap_resamples=200)
     path.parent.mkdir(parents=True, exist_ok=True)
     return render_report(data, path)

@@ -20,6 +20,7 @@ from station_app.errors import StationError
 log = logging.getLogger("station_app.station")
 
 UNCALIBRATED = "uncalibrated: tray detected on the first frame"
+TRAY_DETECTED = "tray detected on the first frame"
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Station:
     runtime: str                          # the inference runtime in use, for the status bar
     profile_version: str                  # calibration profile recorded on every capture
     thresholds: tuple[float, float]       # (ok_below, damaged_above) in use
+    profile: Any = None                   # calibration.profile.StationProfile in use, if any
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     @property
@@ -66,10 +68,14 @@ def open_station(config: StationConfig, frames: Path | None = None,
     """Open the station described by ``config``.
 
     ``frames`` feed an emulated or replay camera (None: the configured source).
-    ``store_root`` overrides ``data.captures``. ``geometry`` is the calibrated tray
-    geometry; None detects the tray on the first frame (and says so on every capture).
-    ``thresholds`` override the configured verdict thresholds (a calibration profile's).
-    With ``start_scanner`` the scanner's codes go straight to the workflow.
+    ``store_root`` overrides ``data.captures``.
+
+    The current version of the profile store (``calibration.profile_dir``) supplies the
+    camera settings, the tray geometry, the verdict thresholds and the version label
+    recorded on every capture. ``geometry``, ``thresholds`` and ``profile_version``
+    override it; with neither, the tray is detected on the first frame (and every capture
+    says so) and the configured thresholds apply. With ``start_scanner`` the scanner's
+    codes go straight to the workflow.
     """
     from drivers.scanner.codes import CheckDigitMode, CodeRules
     from engines.item_extraction import ItemExtractor
@@ -90,6 +96,15 @@ def open_station(config: StationConfig, frames: Path | None = None,
                 closers.pop()()
 
     try:
+        profile_store, profile = _current_profile(config)
+        if profile is not None:
+            log.info("calibration profile %s (%s, by %s)", profile.label, profile.created,
+                     profile.author or "unknown")
+            if geometry is None and profile.tray is not None:
+                geometry = profile.tray.geometry()
+            if thresholds is None and profile.thresholds is not None:
+                thresholds = profile.thresholds.as_tuple()
+            profile_version = profile_version or profile.label
         log.info("loading models (%s, runtime %s)", config.models.scorer, config.models.runtime)
         decision = None
         if thresholds is not None:
@@ -105,6 +120,8 @@ def open_station(config: StationConfig, frames: Path | None = None,
 
         camera = open_camera(config.camera, frames)
         closers.append(camera.close)
+        if profile is not None and profile.camera is not None:
+            _apply_camera_profile(camera, profile, profile_store)
         devices = StationDevices(camera=camera, lighting=None)  # type: ignore[arg-type]
         devices.lighting = open_lighting(config.lighting)
         closers.append(devices.lighting.close)
@@ -123,7 +140,8 @@ def open_station(config: StationConfig, frames: Path | None = None,
                                    "the tray geometry with `station-app calibrate`") from error
             log.warning("tray geometry detected on the first frame, not read from a "
                         "calibration profile; run `station-app calibrate`")
-            profile_version = profile_version or UNCALIBRATED
+            profile_version = (f"{profile_version}; {TRAY_DETECTED}" if profile_version
+                               else UNCALIBRATED)
         extractor = ItemExtractor(geometry, ItemSegmenter(segmenter_session))
 
         store = CaptureStore(store_root or config.data.captures, config.data.min_free_gb,
@@ -154,4 +172,33 @@ def open_station(config: StationConfig, frames: Path | None = None,
     used = thresholds or (config.thresholds.ok_below, config.thresholds.damaged_above)
     return Station(config=config, workflow=workflow, devices=devices, store=store,
                    model_versions=model_versions, runtime=runtime,
-                   profile_version=profile_version, thresholds=used, _closers=closers)
+                   profile_version=profile_version, thresholds=used, profile=profile,
+                   _closers=closers)
+
+
+def _current_profile(config: StationConfig) -> tuple[Any, Any]:
+    """(store, its current profile or None); a broken store stops the station."""
+    from calibration.profile import ProfileError, ProfileStore
+
+    store = ProfileStore(config.calibration.profile_dir)
+    try:
+        return store, store.current()
+    except ProfileError as error:
+        raise StationError(f"calibration profile: {error}; fix it with `station-app profile "
+                           f"rollback VERSION` or recalibrate") from error
+
+
+def _apply_camera_profile(camera: Any, profile: Any, store: Any) -> None:
+    """The profile's .pfs, then its exposure, gain and white balance, on the open camera."""
+    from drivers.camera import CameraError
+
+    settings = profile.camera
+    try:
+        if settings.settings_file:
+            camera.load_settings(store.root / settings.settings_file)
+        camera.apply(camera.settings().replace(
+            exposure_us=settings.exposure_us, gain_db=settings.gain_db,
+            white_balance=tuple(settings.white_balance)))
+    except (CameraError, ValueError) as error:
+        raise StationError(f"camera: cannot apply calibration profile {profile.label}: "
+                           f"{error}") from error

@@ -101,12 +101,22 @@ def _identity_of(info: dict[str, Any]) -> dict[str, Any]:
 
 
 def _record_base(capture: ReplayCapture) -> dict[str, Any]:
-    return {"capture_id": capture.capture_id, "item_identifier": capture.item_identifier,
-            "material": capture.material, "defect": capture.defect,
-            "major_defect": capture.major_defect, "defect_types": list(capture.defect_types),
-            "lookalike": capture.lookalike, "image": str(capture.image),
-            "crop": str(capture.crop) if capture.crop else None,
-            "references": [str(r.crop or r.image) for r in capture.references]}
+    labelled = capture.labelled
+    record = {"capture_id": capture.capture_id, "item_identifier": capture.item_identifier,
+              "material": capture.material, "defect": capture.defect if labelled else None,
+              "major_defect": capture.major_defect if labelled else None,
+              "defect_types": list(capture.defect_types) if labelled else None,
+              "lookalike": capture.lookalike, "image": str(capture.image),
+              "crop": str(capture.crop) if capture.crop else None,
+              "references": [str(r.crop or r.image) for r in capture.references]}
+    if capture.extra:
+        record["extra"] = dict(capture.extra)
+    return record
+
+
+# Scored, but with no ground truth: a skipped record (with every score) keeps it out of the
+# metrics, the report's rows and predictions.csv, and the report counts it with this reason.
+UNLABELLED_REASON = "unconfirmed: scored, no ground truth, left out of metrics"
 
 
 def skipped_record(capture: ReplayCapture, reason: str, path: str = "",
@@ -284,7 +294,11 @@ def run_replay(source: ReplaySource, inspector: Inspector, run_dir: Path,
                     result.timings_ms["read"] = loaded.read_ms
                     heat = result.verdict.heatmap if result.verdict else result.heatmap
                     heatmap_file = _save_heatmap(files["heatmaps"], capture.capture_id, heat)
-                    written(scored_record(capture, result, heatmap_file))
+                    record = scored_record(capture, result, heatmap_file)
+                    if not capture.labelled:
+                        record.update(status=SKIPPED, reason=UNLABELLED_REASON, path="",
+                                      gate_codes=[])
+                    written(record)
         interrupted = position < len(todo) or finished_count < total
     except KeyboardInterrupt:
         interrupted = True

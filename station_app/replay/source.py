@@ -1,7 +1,8 @@
 """Where replayed captures come from: a ``ReplaySource`` lists them with paths and truth.
 
 A Kaputt-layout data set is one source (``DatasetSource``); the station's capture store
-will be another, implementing the same small interface, so the runner never changes.
+is another (``store_source.CaptureStoreSource``), implementing the same small interface,
+so the runner never changes. ``open_replay_source`` tells them apart by what DATA is.
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ class ReferencePaths:
 
 @dataclass(frozen=True)
 class ReplayCapture:
-    """One capture to re-score: its files and, when known, its ground truth."""
+    """One capture to re-score: its files and, when known, its ground truth.
+
+    ``labelled`` False: no ground truth (an unconfirmed capture in the store); it is scored,
+    but kept out of metrics and ``predictions.csv``, and reported with the reason.
+    """
 
     capture_id: str
     item_identifier: str
@@ -38,7 +43,8 @@ class ReplayCapture:
     crop: Path | None = None
     lookalike: bool = False
     references: tuple[ReferencePaths, ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)   # goes into results.jsonl
+    labelled: bool = True
 
 
 class ReplaySource(Protocol):
@@ -83,3 +89,35 @@ class DatasetSource:
                 crop=data.path(query.query_crop) if query.query_crop else None,
                 lookalike=bool(query.extra.get("lookalike", False)), references=references))
         return result
+
+
+def is_kaputt_dataset(path: Path) -> bool:
+    return Path(path).is_dir() and any(Path(path).glob("query-*.parquet"))
+
+
+def open_replay_source(data: Path, split: str | None = None, since: str | None = None,
+                       until: str | None = None, include_unconfirmed: bool = False,
+                       gallery_size: int = 5) -> ReplaySource:
+    """A data set in the Kaputt layout (a folder with ``query-{split}.parquet``; split
+    default ``test``) or the station's capture store (its ``captures.sqlite3``, or the
+    folder holding it), decided by what ``data`` is."""
+    from station_app.replay.store_source import CaptureStoreSource, store_root_of
+
+    data = Path(data)
+    store_root = store_root_of(data)
+    if store_root is not None:
+        return CaptureStoreSource(store_root, split=split, since=since, until=until,
+                                  include_unconfirmed=include_unconfirmed,
+                                  gallery_size=gallery_size)
+    if is_kaputt_dataset(data):
+        store_only = [name for name, value in (("--since", since), ("--until", until),
+                                                ("--include-unconfirmed", include_unconfirmed))
+                      if value]
+        if store_only:
+            raise StationError(f"{', '.join(store_only)} select captures of a capture store; "
+                               f"{data} is a data set (use --split)")
+        return DatasetSource(data, split or "test")
+    raise StationError(
+        f"{data} is neither a data set in the Kaputt layout (a folder with "
+        f"query-{{split}}.parquet files) nor a capture store (its captures.sqlite3 file, "
+        f"or the folder holding it)")

@@ -1,71 +1,74 @@
 """``--fit-thresholds``: station thresholds chosen on a replay's fused scores.
 
-METHOD is one goal, used for both thresholds (no REVIEW band), or two goals separated by
-a comma, the first for ``ok_below`` and the second for ``damaged_above``:
-``max_f1``, ``fpr:F``, ``precision:P``, ``recall:R`` (fractions). ``station`` is the
-calibration default (``verdict_thresholds``: ok_below at 1 % FPR, damaged_above at 90 %
-precision). The result goes into the profile with its provenance (data set, models,
-method, expected rates), so a profile always says where its thresholds came from.
+The fitting itself lives in ``calibration.threshold_step`` (the calibration wizard's
+threshold step uses the same code); this module turns its errors into StationErrors
+and reads a finished replay run into the validation scores it needs. The result is a
+new version in the station's profile store, with its provenance (data set, models,
+date, method, expected rates), so a profile always says where its thresholds came from.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Sequence
-
-import numpy as np
+from typing import Sequence
 
 from calibration.metrics import MetricError
-from calibration.thresholds import (ThresholdChoice, VerdictThresholds, threshold_for_fpr,
-                                    threshold_for_precision, threshold_for_recall,
-                                    threshold_max_f1, verdict_thresholds, write_thresholds)
+from calibration.profile import ProfileError, ProfileStore, ProfileVersion
+from calibration.threshold_step import (GOALS, ThresholdFit, ValidationScores,
+                                        choose_thresholds, save_thresholds)
+from calibration.threshold_step import check_method as _check_method
+from calibration.threshold_step import fit_thresholds as _fit_thresholds
+from calibration.thresholds import VerdictThresholds
 from station_app.errors import StationError
 
-GOALS = ("max_f1", "fpr:F", "precision:P", "recall:R", "station")
-
-
-def _choice(goal: str, labels: np.ndarray, scores: np.ndarray) -> ThresholdChoice:
-    name, _, value = goal.strip().partition(":")
-    if name == "max_f1" and not value:
-        return threshold_max_f1(labels, scores)
-    functions = {"fpr": threshold_for_fpr, "precision": threshold_for_precision,
-                 "recall": threshold_for_recall}
-    if name not in functions or not value:
-        raise StationError(f"unknown threshold goal {goal!r}; use one of {', '.join(GOALS)}")
-    try:
-        target = float(value)
-    except ValueError:
-        raise StationError(f"threshold goal {goal!r}: {value!r} is not a number") from None
-    return functions[name](labels, scores, target)
+__all__ = ["GOALS", "check_method", "fit_thresholds", "validation_scores_from_run",
+           "fit_run_thresholds", "write_fitted_thresholds"]
 
 
 def fit_thresholds(method: str, labels: Sequence[bool], scores: Sequence[float]
                    ) -> VerdictThresholds:
     """The (ok_below, damaged_above) pair METHOD picks on these scores."""
-    labels_array = np.asarray(labels, bool)
-    scores_array = np.asarray(scores, np.float64)
     try:
-        if method.strip() == "station":
-            return verdict_thresholds(labels_array, scores_array)
-        goals = [goal for goal in method.split(",") if goal.strip()]
-        if not 1 <= len(goals) <= 2:
-            raise StationError(f"--fit-thresholds takes one or two goals, got {method!r}")
-        ok = _choice(goals[0], labels_array, scores_array)
-        damaged = _choice(goals[-1], labels_array, scores_array)
+        return _fit_thresholds(method, labels, scores)
     except MetricError as error:
         raise StationError(f"cannot fit thresholds: {error}") from error
-    notes = [] if len(goals) == 2 else ["one goal for both thresholds: no REVIEW band"]
-    if damaged.threshold < ok.threshold:
-        notes.append(f"damaged_above ({damaged.threshold:.4g}) was below ok_below "
-                     f"({ok.threshold:.4g}) and is raised to it")
-    return VerdictThresholds(ok.threshold, max(ok.threshold, damaged.threshold), ok, damaged,
-                             tuple(notes))
 
 
-def write_fitted_thresholds(profile: Path, chosen: VerdictThresholds, data_set: str,
-                            model_versions: Mapping[str, str]) -> Path:
+def check_method(method: str) -> None:
+    """Refuse a method that cannot be fitted before a long replay runs."""
     try:
-        return write_thresholds(profile, chosen.ok_below, chosen.damaged_above,
-                                chosen.provenance(data_set, model_versions))
-    except (MetricError, OSError) as error:
-        raise StationError(f"cannot write thresholds to {profile}: {error}") from error
+        _check_method(method)
+    except MetricError as error:
+        raise StationError(f"--fit-thresholds: {error}") from error
+
+
+def validation_scores_from_run(run_dir: Path) -> ValidationScores:
+    """A finished replay run's fused scores and truth, named after its data set and run."""
+    from station_app.replay.run_report import load_run
+
+    data = load_run(run_dir, with_images=False, bootstrap_resamples=0)
+    defect, _ = data.labels()
+    try:
+        return ValidationScores(defect, data.scores("fused"),
+                                f"{data.data_set}, replay {run_dir}", data.model_versions)
+    except MetricError as error:
+        raise StationError(f"{run_dir}: {error}") from error
+
+
+def fit_run_thresholds(run_dir: Path, method: str, date: str | None = None) -> ThresholdFit:
+    """Thresholds fitted on a replay run, with provenance and the fit's pass/fail notes."""
+    try:
+        return choose_thresholds(validation_scores_from_run(run_dir), method, date=date)
+    except MetricError as error:
+        raise StationError(f"cannot fit thresholds: {error}") from error
+
+
+def write_fitted_thresholds(store: ProfileStore, fit: ThresholdFit, author: str,
+                            note: str = "") -> ProfileVersion:
+    """Save the fitted thresholds as a new version of the station profile."""
+    try:
+        return save_thresholds(store, fit, author, note)
+    except (ProfileError, OSError) as error:
+        raise StationError(f"cannot save thresholds in the profile store {store.root}: "
+                           f"{error}") from error
+

@@ -40,7 +40,8 @@ from station_app.errors import StationError
 from station_app.store.disk import DiskGuard, DiskUsage, SpaceStatus
 from station_app.store.records import (IMAGE_KINDS, REQUIRED_IMAGE_KINDS, CaptureRecord,
                                        Confirmation, ModelOutputs, utc_now)
-from station_app.store.schema import connect, integrity_problems
+from station_app.store.schema import (SCHEMA_VERSION, StoreSchemaError, connect,
+                                      integrity_problems, schema_version)
 
 DATABASE_NAME = "captures.sqlite3"
 FILE_NAMES: dict[str, str] = {"frame": "frame.jpg", "tray": "tray.jpg", "item_crop": "item_crop.jpg",
@@ -84,14 +85,21 @@ class CaptureStore:
     """Captures of one station; safe to share between threads of one process."""
 
     def __init__(self, root: str | os.PathLike[str], min_free_gb: float = 1.0,
-                 gallery_size: int = 5, disk_usage: DiskUsage | None = None) -> None:
+                 gallery_size: int = 5, disk_usage: DiskUsage | None = None,
+                 read_only: bool = False) -> None:
+        """``read_only``: a reader beside a running station (replay, reports). The database
+        is opened with SQLite's ``mode=ro``: nothing is created, migrated or switched, and
+        every write is refused, by this class and by SQLite itself."""
         from station_app.store.gallery import ReferenceGallery   # gallery builds on the store
 
         self.root = Path(root).expanduser()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        if not read_only:
+            self.root.mkdir(parents=True, exist_ok=True)
         self.disk = DiskGuard(self.root, min_free_gb, disk_usage)
         self._lock = threading.RLock()
-        self._connection = connect(self.root / DATABASE_NAME)
+        self._connection = (_connect_read_only(self.root / DATABASE_NAME) if read_only
+                            else connect(self.root / DATABASE_NAME))
         self.gallery = ReferenceGallery(self, gallery_size)
 
     @classmethod
@@ -124,6 +132,7 @@ class CaptureStore:
 
         Raises DiskFull before writing anything when the files would eat into the reserve.
         """
+        self._require_writable()
         missing = [kind for kind in REQUIRED_IMAGE_KINDS if images.get(kind) is None]
         if missing:
             raise CaptureStoreError(f"capture {record.capture_id}: images {', '.join(missing)} missing; "
@@ -244,6 +253,7 @@ class CaptureStore:
     def clean_orphans(self, min_age_s: float = 0.0) -> builtins.list[Path]:
         """Remove orphans (older than ``min_age_s``) and empty date folders; returns what went.
         Meant for start-up, while this process is the only writer."""
+        self._require_writable()
         removed = []
         now = time.time()
         with self._lock:
@@ -270,8 +280,14 @@ class CaptureStore:
 
     # ------------------------------------------------------------------ for retention and gallery
 
+    def _require_writable(self) -> None:
+        if self.read_only:
+            raise CaptureStoreError(f"the capture store {self.root} is open read-only; "
+                                    "only the station writes to it")
+
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._require_writable()
         with self._lock:
             self._connection.execute("BEGIN IMMEDIATE")
             try:
@@ -308,6 +324,32 @@ class CaptureStore:
         with self._lock:
             return self._connection.execute("SELECT * FROM captures WHERE id = ?",
                                             (capture_id,)).fetchone()
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """The capture database opened with ``mode=ro``: it must exist and have this station's
+    schema (a reader cannot migrate). A reader beside the station sees every committed
+    capture (WAL) and never blocks it."""
+    if not path.is_file():
+        raise CaptureStoreError(f"no capture store at {path.parent} ({path.name} not found)")
+    try:
+        connection = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True,
+                                     isolation_level=None, check_same_thread=False, timeout=30.0)
+        connection.row_factory = sqlite3.Row
+        version = schema_version(connection)
+    except sqlite3.DatabaseError as error:
+        raise CaptureStoreError(f"{path} is not a readable capture database: {error}") from error
+    if version != SCHEMA_VERSION:
+        connection.close()
+        if version == 0:
+            raise CaptureStoreError(f"{path} is not a capture database (no schema)")
+        newer = version > SCHEMA_VERSION
+        raise StoreSchemaError(
+            f"{path}: capture database schema version {version} is "
+            f"{'newer' if newer else 'older'} than this software's {SCHEMA_VERSION}; "
+            + ("update the station software" if newer
+               else "start the station once to upgrade it (a read-only reader cannot)"))
+    return connection
 
 
 # ---------------------------------------------------------------------- rows

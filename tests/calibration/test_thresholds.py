@@ -1,16 +1,16 @@
-"""Threshold estimation, the IoU curve, and writing thresholds into a station profile."""
+"""Threshold estimation and the IoU curve (writing them into the station profile is in
+test_threshold_step.py: profiles are versioned, never edited in place)."""
 
 import math
 
 import numpy as np
 import pytest
-import yaml
 
 from calibration.metrics import MetricError
-from calibration.thresholds import (ThresholdProvenance, pixel_threshold_max_iou,
-                                    threshold_curves, threshold_for_fpr,
-                                    threshold_for_precision, threshold_for_recall,
-                                    threshold_max_f1, verdict_thresholds, write_thresholds)
+from calibration.thresholds import (pixel_threshold_max_iou, threshold_curves,
+                                    threshold_for_fpr, threshold_for_precision,
+                                    threshold_for_recall, threshold_max_f1,
+                                    verdict_thresholds)
 
 # 10 good items at 0.00 .. 0.45 (step 0.05), 5 defects at 0.40, 0.60, 0.70, 0.80, 0.90.
 GOOD = [round(0.05 * i, 2) for i in range(10)]
@@ -123,63 +123,3 @@ def test_iou_curve_default_candidates_and_errors():
         pixel_threshold_max_iou(heatmaps[2:], masks[2:])
     with pytest.raises(MetricError, match="shape"):
         pixel_threshold_max_iou([np.zeros((4, 4))], [np.ones((5, 5))])
-
-
-PROFILE = """\
-# Station profile for bay 3
-station:
-  id: bay-3   # the bay label
-thresholds:
-  # tuned by hand
-  ok_below: 0.3
-  damaged_above: 0.7
-
-camera:
-  exposure_us: 8000
-"""
-
-
-def provenance():
-    return ThresholdProvenance(
-        data_set="kaputt/validation", model_versions={"scorer": "2.0.1", "segmenter": "1.0"},
-        date="2025-02-03T10:00:00+00:00", method="ok_below: fpr<=0.01",
-        parameters={"max_fpr": 0.01, "min_precision": np.float64(0.9)},
-        expected_recall=np.float64(0.62), expected_fpr=0.0098)
-
-
-def test_write_thresholds_keeps_everything_else_and_records_provenance(tmp_path):
-    path = tmp_path / "profile.yaml"
-    path.write_text(PROFILE)
-    write_thresholds(path, 0.25, 0.8, provenance())
-    text = path.read_text()
-    data = yaml.safe_load(text)
-    assert data["station"] == {"id": "bay-3"} and data["camera"] == {"exposure_us": 8000}
-    assert data["thresholds"]["ok_below"] == 0.25
-    assert data["thresholds"]["damaged_above"] == 0.8
-    recorded = data["thresholds"]["provenance"]
-    assert recorded["data_set"] == "kaputt/validation"
-    assert recorded["model_versions"]["scorer"] == "2.0.1"
-    assert recorded["expected_recall"] == pytest.approx(0.62)
-    assert recorded["parameters"]["min_precision"] == 0.9
-    assert "# Station profile for bay 3" in text and "# the bay label" in text
-    assert "# tuned by hand" in text
-    assert [p.name for p in tmp_path.iterdir()] == ["profile.yaml"]  # no temporary left
-
-
-def test_write_thresholds_twice_and_into_a_new_file(tmp_path):
-    path = tmp_path / "new" / "profile.yaml"
-    write_thresholds(path, 0.2, 0.6, provenance())
-    write_thresholds(path, 0.3, 0.9, provenance())
-    data = yaml.safe_load(path.read_text())
-    assert data["thresholds"]["ok_below"] == 0.3 and list(data) == ["thresholds"]
-    assert path.read_text().count("provenance:") == 1
-
-
-def test_write_thresholds_refuses_bad_values_and_leaves_the_file(tmp_path):
-    path = tmp_path / "profile.yaml"
-    path.write_text(PROFILE)
-    with pytest.raises(MetricError, match="must not be above"):
-        write_thresholds(path, 0.9, 0.1, provenance())
-    with pytest.raises(MetricError, match="finite"):
-        write_thresholds(path, math.nan, 0.1, provenance())
-    assert path.read_text() == PROFILE

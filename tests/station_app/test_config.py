@@ -201,7 +201,8 @@ def test_unknown_section_lists_the_sections(tmp_path):
     """)
     message = str(load_errors(path))
     assert f"{path}:3: lights: unknown key; did you mean 'lighting'?" in message
-    assert "station, data, camera, lighting, scanner, models, thresholds, ui" in message
+    assert ("station, data, camera, lighting, scanner, models, thresholds, calibration, ui"
+            in message)
 
 
 @pytest.mark.parametrize("line, expected", [
@@ -392,6 +393,38 @@ def test_cross_field_rules_pass_when_consistent(tmp_path):
           pulse_width_us: 7900
     """)
     assert load_config(path, env={}).lighting.port == "/dev/ttyUSB0"
+
+
+def test_calibration_paths_default_under_the_data_root(tmp_path, default):
+    calibration = default.calibration
+    assert calibration.profile_dir == default.data.root / "profiles"
+    assert calibration.pin_file == default.data.root / "technician-pin.json"
+    assert (calibration.pin_max_failures, calibration.pin_lockout_minutes) == (5, 15.0)
+    assert (calibration.tray_width_mm, calibration.tray_height_mm) == (600.0, 600.0)
+    path = write_config(tmp_path, """
+        data:
+          root: data
+        calibration:
+          pin_file: secrets/pin.json
+    """)
+    config = load_config(path, env={})
+    assert config.calibration.profile_dir == tmp_path / "data" / "profiles"
+    assert config.calibration.pin_file == tmp_path / "secrets" / "pin.json"
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("pin_max_failures: 0", "calibration.pin_max_failures: 0 is out of range; allowed 1 to "
+                            "20 (wrong PINs in a row)"),
+    ("pin_max_failures: 2.5", "calibration.pin_max_failures: expected a whole number"),
+    ("pin_lockout_minutes: 0.5", "calibration.pin_lockout_minutes: 0.5 is out of range; "
+                                 "allowed 1 to 1440 (minutes)"),
+    ("tray_width_mm: 0", "calibration.tray_width_mm: 0 is out of range"),
+    ("pin_lockout: 5", "calibration.pin_lockout: unknown key; did you mean "
+                       "'pin_lockout_minutes'?"),
+])
+def test_calibration_keys_are_checked(tmp_path, line, expected):
+    path = write_config(tmp_path, f"calibration:\n  {line}\n")
+    assert f"{path}:2: {expected}" in str(load_errors(path))
 
 
 # ----------------------------------------------------------------- writing back

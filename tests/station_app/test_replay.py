@@ -166,21 +166,34 @@ def test_missing_and_unreadable_images_are_skipped_and_counted(tmp_path, dataset
     assert "Skipped captures (2)" in html and "image missing" in html
 
 
-def test_fit_thresholds_writes_them_with_provenance(tmp_path, dataset, scorer_onnx, cache_dir,
-                                                     full_run):
-    import yaml
+def test_fit_thresholds_saves_a_new_profile_version_with_provenance(tmp_path, dataset,
+                                                                   scorer_onnx, cache_dir,
+                                                                   full_run, capsys):
+    from calibration.profile import CameraProfile, ProfileStore, StationProfile
 
-    profile = tmp_path / "profile.yaml"
-    profile.write_text("# station profile\nversion: 3\n")
+    store = ProfileStore(tmp_path / "profiles")
+    store.save_new_version(StationProfile(station_id="bay-3",
+                                          camera=CameraProfile(exposure_us=8000)),
+                           "ana", "calibrated")
     out = tmp_path / "run"
     shutil.copytree(full_run, out)    # already complete: only the fit runs
     assert _replay(dataset, out, scorer_onnx, cache_dir, "--fit-thresholds", "max_f1",
-                   "--profile", str(profile)) == 0
-    written = yaml.safe_load(profile.read_text())
-    assert written["version"] == 3
+                   "--profile-dir", str(store.root), "--author", "ben") == 0
+    assert "saved as profile v0002" in capsys.readouterr().out
+    current = store.current()
+    assert (current.version, current.author, current.based_on) == (2, "ben", 1)
+    assert current.camera.exposure_us == 8000          # the rest of the profile is kept
     fused = [r["fused"] for r in _records(out)]
-    assert min(fused) <= written["thresholds"]["ok_below"] <= max(fused)
-    assert "max_f1" in written["thresholds"]["provenance"]["method"]
+    assert min(fused) <= current.thresholds.ok_below <= max(fused)
+    provenance = current.thresholds.provenance
+    assert "max_f1" in provenance.method and str(out) in provenance.data_set
+    assert set(provenance.model_versions) >= {"scorer"}
+    assert store.get(1).thresholds is None             # history is not rewritten
+    # A method that cannot be fitted is refused before anything is scored.
+    assert _replay(dataset, tmp_path / "never", scorer_onnx, cache_dir,
+                   "--fit-thresholds", "fpr:lots") == 1
+    assert "is not a number" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
 
 
 def test_compare_two_runs_and_refuse_different_capture_sets(tmp_path, dataset, scorer_onnx,
