@@ -24,6 +24,8 @@ COMMANDS: tuple[str, ...] = (
     "bench",
     "demo",
     "profile",
+    "serve",
+    "status",
 )
 
 
