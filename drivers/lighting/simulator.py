@@ -243,10 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with GardasoftSimulator(args.channels, link_path=args.link) as simulator:
-        print(simulator.port, flush=True)
-        print(f"lighting simulator ({args.channels} channels) serving on {simulator.port}; "
-              f"Ctrl-C stops", file=sys.stderr, flush=True)
+        # A client may stop us as soon as it has read the port: the stop must land inside
+        # the try, not in the print that follows.
         try:
+            print(simulator.port, flush=True)
+            print(f"lighting simulator ({args.channels} channels) serving on "
+                  f"{simulator.port}; Ctrl-C stops", file=sys.stderr, flush=True)
             threading.Event().wait()
         except KeyboardInterrupt:
             pass

@@ -66,9 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with ScannerSimulator(line_ending=LINE_ENDINGS[args.line_ending],
                           link_path=args.link) as simulator:
-        print(simulator.port, flush=True)
-        print(f"scanner simulator on {simulator.port}; Ctrl-C stops", file=sys.stderr, flush=True)
-        try:
+        try:   # a client may stop us as soon as it has read the port
+            print(simulator.port, flush=True)
+            print(f"scanner simulator on {simulator.port}; Ctrl-C stops", file=sys.stderr,
+                  flush=True)
             if args.codes:
                 stop = threading.Event()
                 for code in itertools.cycle(args.codes):
