@@ -9,6 +9,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ from tests.systemd.units import SYSTEMD
 
 INSTALL = SYSTEMD / "install.sh"
 UNINSTALL = SYSTEMD / "uninstall.sh"
-STATION_APP = Path(__file__).resolve().parents[2] / ".venv/bin/station-app"
+# The entry point installed beside the interpreter running the tests.
+STATION_APP = Path(sys.executable).parent / "station-app"
 is_root = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not is_root, reason="useradd/groupadd --prefix need root")
 needs_shadow_tools = pytest.mark.skipif(
