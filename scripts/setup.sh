@@ -15,6 +15,8 @@ esac
 
 # Qt (even offscreen) and OpenCV load these at import time.
 system_packages=(libgl1 libegl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3)
+# The tests also check the service units (systemd-analyze verify) and the install scripts.
+[ -n "$extras" ] && system_packages+=(systemd shellcheck)
 missing=()
 for package in "${system_packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
