@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "profile",
     "serve",
     "status",
+    "ui",
 )
 
 

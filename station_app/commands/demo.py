@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 from pathlib import Path
+from typing import Mapping
 
 from station_app.commands import add_common_options
 
@@ -22,13 +23,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "triggers a capture, agrees with the verdict; one line per inspection, "
                     "then trigger-to-verdict latency p50/p95 and an HTML report of the "
                     "demo's captures. The tray geometry is detected on the first frame "
-                    "(calibration profiles are a later issue). The operator window (Qt) is "
-                    "a later issue too: without --headless the demo runs headless as well.")
+                    "(calibration profiles are a later issue). With a screen (DISPLAY, "
+                    "WAYLAND_DISPLAY or QT_QPA_PLATFORM set) and without --headless it "
+                    "opens the operator window instead, where a person runs inspections "
+                    "('Scan next demo item' stands in for the scanner).")
     parser.add_argument("--headless", action="store_true",
-                        help="no window (currently the only mode; also used when there is no "
-                             "DISPLAY)")
+                        help="no window: scripted inspections (also chosen when there is no "
+                             "screen)")
     parser.add_argument("--count", type=int, default=3, metavar="N",
-                        help="inspections to run (default 3)")
+                        help="inspections to run headless (default 3)")
     parser.add_argument("--out", type=Path, metavar="RUN",
                         help="write the capture store (RUN/captures) and report "
                              "(RUN/report.html) here instead of under data.root")
@@ -40,6 +43,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
+SCREEN_VARIABLES = ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+
+
+def choose_mode(headless: bool, environ: Mapping[str, str]) -> tuple[str, str]:
+    """("window" or "headless", why): the window needs a screen, or a Qt platform that
+    stands in for one (QT_QPA_PLATFORM, e.g. offscreen or xcb)."""
+    if headless:
+        return "headless", "--headless given"
+    screens = [name for name in SCREEN_VARIABLES if environ.get(name)]
+    if not screens:
+        return "headless", f"no screen: none of {', '.join(SCREEN_VARIABLES)} is set"
+    return "window", f"{screens[0]}={environ[screens[0]]}"
+
+
 def run(args: argparse.Namespace) -> int:
     from station_app.config import load_config
     from station_app.demo import run_demo
@@ -47,14 +64,16 @@ def run(args: argparse.Namespace) -> int:
 
     if args.count < 1:
         raise StationError(f"--count must be at least 1, got {args.count}")
-    if not args.headless:
-        reason = "no DISPLAY" if not os.environ.get("DISPLAY") else \
-            "the operator window is not built yet"
-        log.warning("running headless (%s)", reason)
+    mode, reason = choose_mode(args.headless, os.environ)
     config = load_config(args.config)
     source = args.image_source or config.camera.image_source
     if source is None and config.camera.driver == "emulated":
         from station_app.commands.emulator_frames import ensure_emulator_frames
         source = ensure_emulator_frames(config.data.root / "emulator-frames")
+    if mode == "window":
+        log.info("opening the operator window (%s)", reason)
+        from ui.app import run_operator_window
+        return run_operator_window(config, source, args.out, demo=True)
+    log.info("running headless (%s)", reason)
     run_demo(config, args.count, source, args.out, report=not args.no_report)
     return 0

@@ -47,6 +47,10 @@ class VerdictReady:
     heatmap: np.ndarray = field(repr=False)      # [0, 1] on the scorer's grid
     tray_image: np.ndarray = field(repr=False)   # the 2048² tray image the heatmap lies on
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # What the screen shows side by side: the item crop and the item's first reference's
+    # crop (None: the item has no reference yet).
+    item_crop: np.ndarray | None = field(default=None, repr=False)
+    reference_crop: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

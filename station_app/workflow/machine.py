@@ -25,6 +25,7 @@ from drivers.errors import DriverError
 from drivers.lighting.controller import LightingController
 from drivers.scanner.codes import CodeRules, InvalidCode, validate_code
 from engines.inspection import CaptureInput, CaptureScores, Inspector, ReferenceImage, Refused
+from engines.item_crop import square_item_crop
 from engines.item_extraction import ItemExtractor
 from engines.taxonomy import DEFECT_TYPES
 from station_app.hardware import StationDevices
@@ -57,6 +58,7 @@ class _Processed:
     job: int
     capture_id: str
     outcome: CaptureOutcome
+    reference_crop: Any = None                  # the first reference's item crop, if any
 
 
 @dataclass(frozen=True)
@@ -460,7 +462,9 @@ class InspectionWorkflow:
         self._session.verdict_label = verdict.label
         self._emit(VerdictReady(result.capture_id, verdict.label, verdict.fused_score,
                                 verdict.likely_types, verdict.reason, verdict.heatmap,
-                                outcome.extracted.tray_image, dict(outcome.timings_ms)))
+                                outcome.extracted.tray_image, dict(outcome.timings_ms),
+                                item_crop=outcome.extracted.crop,
+                                reference_crop=result.reference_crop))
         self._enter(State.VERDICT_SHOWN, f"{verdict.label}: confirm or correct the verdict.")
 
     # -- worker steps (run on the worker thread; touch no workflow state) -------------------
@@ -511,6 +515,7 @@ class InspectionWorkflow:
 
     def _process_step(self, job: int, capture_id: str, record: CaptureRecord) -> Any:
         started = time.perf_counter()
+        references: tuple[ReferenceImage, ...] = ()
         try:
             extracted = self._extractor.from_frame(record.frame.rgb)
             timings = {**record.timings_ms, **extracted.timings_ms}
@@ -538,7 +543,22 @@ class InspectionWorkflow:
             return _StepFailed(job, Fault("storage", f"Could not store the result: {error}. "
                                           "Check the disk, then Retry.", "technician",
                                           capture_id=capture_id), retry="process")
-        return _Processed(job, capture_id, outcome)
+        reference_crop = None
+        if outcome.kind == "scored" and references:
+            reference_crop = self._reference_crop(references[0])
+        return _Processed(job, capture_id, outcome, reference_crop)
+
+    @staticmethod
+    def _reference_crop(reference: ReferenceImage) -> Any:
+        """The reference's item crop for the screen; a reference that cannot be read
+        costs the picture, never the verdict."""
+        try:
+            tray_image, mask = reference.load()
+            return square_item_crop(tray_image, mask)[0]
+        except Exception:
+            log.warning("could not cut the reference crop of %s", reference.identity,
+                        exc_info=True)
+            return None
 
     @staticmethod
     def _outcome(extracted: Any, result: CaptureScores | Refused,

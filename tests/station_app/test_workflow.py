@@ -14,7 +14,8 @@ from drivers.camera import ReplayCamera
 from drivers.lighting.gardasoft import GardasoftController
 from drivers.lighting.simulator import GardasoftSimulator
 from drivers.lighting.state import ChannelMode
-from engines.inspection import Inspector
+from engines.inspection import Inspector, ReferenceImage
+from engines.item_crop import square_item_crop
 from engines.item_extraction import ItemExtractor
 from engines.segmentation import ItemSegmenter
 from engines.tray_geometry import TrayGeometry
@@ -179,6 +180,9 @@ def test_happy_path_passes_every_state_and_stores_everything(station, simulator)
     assert verdict.label in ("OK", "REVIEW", "DAMAGED") and 0.0 <= verdict.fused_score <= 1.0
     assert verdict.tray_image.shape == (2048, 2048, 3) and verdict.heatmap.ndim == 2
     assert {"grab", "segmentation", "supervised"} <= set(verdict.timings_ms)
+    crop = verdict.item_crop            # what the screen shows beside the reference
+    assert crop is not None and crop.ndim == 3 and crop.shape[0] == crop.shape[1] > 64
+    assert verdict.reference_crop is None            # the item has no reference yet
     workflow.submit(Confirm(agree=False, severity=Severity.MINOR, defect_types=("deformation",)))
     recorder.wait_for(lambda e: isinstance(e, ConfirmationSaved))
     assert workflow.wait_until_idle() and workflow.state is State.SIGNED_IN
@@ -198,6 +202,24 @@ def test_happy_path_passes_every_state_and_stores_everything(station, simulator)
     assert all(simulator.channel(c).mode is ChannelMode.OFF for c in CHANNELS)
     saved = recorder.of(CaptureSaved)
     assert recorder.events.index(saved[0]) < recorder.events.index(verdict)
+
+
+def test_the_verdict_carries_the_first_reference_crop(station, scene):
+    loads = []
+
+    def load():
+        loads.append(1)
+        return scene.tray, scene.item_mask
+    reference = ReferenceImage("scene-reference", load)
+    workflow, recorder, _, _, _ = station(references=lambda item: [reference] if item == ITEM
+                                          else [])
+    _to_waiting(workflow)
+    workflow.submit(Trigger())
+    verdict = recorder.wait_for(lambda e: isinstance(e, VerdictReady))
+    expected = square_item_crop(scene.tray, scene.item_mask)[0]
+    assert verdict.reference_crop is not None and loads
+    np.testing.assert_array_equal(verdict.reference_crop, expected)
+    assert verdict.item_crop.shape[2] == 3
 
 
 def test_a_second_trigger_while_busy_is_ignored_not_queued(station, models):

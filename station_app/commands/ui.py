@@ -1,0 +1,54 @@
+"""``station-app ui``: the operator window (kiosk) connected to the station core's socket."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from station_app.commands import add_common_options
+
+log = logging.getLogger("station_app.ui")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "ui", help="the operator window, connected to the station core (station-app serve)",
+        description="Show the operator window for an associate, full screen when "
+                    "ui.fullscreen is set, connected to the station core over its local "
+                    "socket: the core owns camera, lights, models and the capture store; "
+                    "this window only sends commands and shows events, so it can be "
+                    "restarted without touching the station. Needs a screen (DISPLAY or "
+                    "WAYLAND_DISPLAY).")
+    parser.add_argument("--socket", type=Path, metavar="PATH",
+                        help="the core's socket (default: service.socket_path of the "
+                             "configuration)")
+    add_common_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from station_app.config import load_config
+    from station_app.errors import StationError
+
+    config = load_config(args.config)
+    socket_path = args.socket
+    if socket_path is None:
+        service = getattr(config, "service", None)
+        socket_path = getattr(service, "socket_path", None)
+    if socket_path is None:
+        raise StationError("no socket given: pass --socket PATH or set service.socket_path")
+    try:
+        from station_app.service.client import WorkflowClient
+    except ImportError as error:
+        raise StationError(f"the station core client is not available ({error})") from error
+    from ui.app import run_remote_window
+
+    log.info("connecting to the station core at %s", socket_path)
+    client = WorkflowClient(socket_path)
+    try:
+        return run_remote_window(config, client)
+    finally:
+        close = getattr(client, "close", None)
+        if callable(close):
+            close()
