@@ -15,6 +15,9 @@ esac
 
 # Qt (even offscreen) and OpenCV load these at import time.
 system_packages=(libgl1 libegl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3)
+# ...and these for a window on a real screen (Qt's xcb platform plugin).
+system_packages+=(libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
+                  libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libx11-xcb1)
 # The tests also check the service units (systemd-analyze verify) and the install scripts.
 [ -n "$extras" ] && system_packages+=(systemd shellcheck)
 missing=()

@@ -22,8 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "inspection workflow. A scripted associate signs in, scans an item code, "
                     "triggers a capture, agrees with the verdict; one line per inspection, "
                     "then trigger-to-verdict latency p50/p95 and an HTML report of the "
-                    "demo's captures. The tray geometry is detected on the first frame "
-                    "(calibration profiles are a later issue). With a screen (DISPLAY, "
+                    "demo's captures. The tray geometry and thresholds come from the current "
+                    "calibration profile (`station-app calibrate`); without one the tray is "
+                    "detected on the first frame. With a screen (DISPLAY, "
                     "WAYLAND_DISPLAY or QT_QPA_PLATFORM set) and without --headless it "
                     "opens the operator window instead, where a person runs inspections "
                     "('Scan next demo item' stands in for the scanner).")
