@@ -123,7 +123,7 @@ def open_station(config: StationConfig, frames: Path | None = None,
         if profile is not None and profile.camera is not None:
             _apply_camera_profile(camera, profile, profile_store)
         devices = StationDevices(camera=camera, lighting=None)  # type: ignore[arg-type]
-        devices.lighting = open_lighting(config.lighting)
+        devices.lighting = open_lighting(_lighting_settings(config, profile))
         closers.append(devices.lighting.close)
         devices.scanner = open_scanner(config.scanner)
         if devices.scanner is not None:
@@ -202,3 +202,24 @@ def _apply_camera_profile(camera: Any, profile: Any, store: Any) -> None:
     except (CameraError, ValueError) as error:
         raise StationError(f"camera: cannot apply calibration profile {profile.label}: "
                            f"{error}") from error
+
+
+def _lighting_settings(config: StationConfig, profile: Any) -> Any:
+    """The configured lighting with the profile's level: the photometry (white balance,
+    flat field, thresholds) was measured at that level, so the station lights at it."""
+    import dataclasses
+
+    lighting = profile.lighting if profile is not None else None
+    if lighting is None:
+        return config.lighting
+    changes: dict[str, Any] = {"brightness_percent": lighting.brightness_percent,
+                               "mode": lighting.mode}
+    if lighting.channels:
+        changes["channels"] = tuple(lighting.channels)
+    if lighting.mode == "strobe":
+        changes.update(pulse_width_us=lighting.pulse_width_us,
+                       pulse_delay_us=lighting.pulse_delay_us)
+    if changes["brightness_percent"] != config.lighting.brightness_percent:
+        log.info("lighting at the profile's %.1f %% (configured %.1f %%)",
+                 lighting.brightness_percent, config.lighting.brightness_percent)
+    return dataclasses.replace(config.lighting, **changes)

@@ -133,3 +133,22 @@ def test_a_broken_profile_store_stops_the_station_with_the_fix(config):
     with pytest.raises(StationError, match=r"calibration profile: .*v0001.yaml:3: "
                                            r"thresholds.damaged_above: is missing.*rollback"):
         open_station(config, start_scanner=False)
+
+
+def test_the_station_lights_at_the_profile_level(config):
+    """The photometry was measured at the profile's LED level, so the controller (the real
+    simulator on a pseudo-terminal) is set to it, not to the configured level."""
+    from calibration.profile import LightingProfile
+
+    assert config.lighting.brightness_percent != 37.5
+    ProfileStore(config.calibration.profile_dir).save_new_version(
+        StationProfile(lighting=LightingProfile(brightness_percent=37.5, mode="continuous",
+                                                channels=(1, 2))), "ana", "lights")
+    with open_station(config, start_scanner=False) as station:
+        lights = station.devices.lighting.controller
+        lights.on()                                 # as the workflow does for a capture
+        try:
+            simulator = station.lighting_simulator
+            assert [simulator.channel(c).percent for c in (1, 2)] == [37.5, 37.5]
+        finally:
+            lights.off()
