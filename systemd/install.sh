@@ -17,13 +17,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repository="$(dirname "$here")"
 prog="install.sh"
 
-SERVICE_USER=inspection
-UNIT=inspection-station.service
-UI_UNIT=inspection-station-ui.service
-STATE_DIR=/var/lib/inspection-station
-CONFIG_DIR=/etc/inspection-station
-APP_DIR=/opt/inspection-station
-RULES=99-inspection-station.rules
+# The installed layout (SERVICE_USER, UNIT, STATE_DIR...) is in layout.sh.
+# shellcheck source-path=SCRIPTDIR source=layout.sh
+. "$here/layout.sh"
 
 usage() {
   sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'

@@ -210,6 +210,7 @@ def test_install_is_complete_and_idempotent_and_uninstall_keeps_the_data(tmp_pat
                     reason="shellcheck is not installed (apt package 'shellcheck')")
 def test_scripts_pass_shellcheck():
     done = subprocess.run(["shellcheck", "-x", str(INSTALL), str(UNINSTALL),
-                           str(SYSTEMD / "common.sh")], capture_output=True, text=True,
+                           str(SYSTEMD / "common.sh"),
+                           str(SYSTEMD / "layout.sh")], capture_output=True, text=True,
                           timeout=60, cwd=SYSTEMD)
     assert done.returncode == 0, done.stdout
