@@ -24,9 +24,10 @@ COMMANDS: tuple[str, ...] = (
     "bench",
     "demo",
     "profile",
+    "calibrate",
+    "ui",
     "serve",
     "status",
-    "ui",
 )
 
 
