@@ -150,7 +150,9 @@ def test_a_second_trigger_while_processing_is_ignored(qtbot, window, station, ev
     assert station.workflow.wait_until_idle(30)
     assert enabled_while_busy and not any(enabled_while_busy)
     assert len(events.of(CaptureSaved)) == 1 and len(events.of(VerdictReady)) == 1
-    assert window.state is State.VERDICT_SHOWN
+    # The workflow is idle, but its StateChanged (sent just after VerdictReady) may still
+    # be in the Qt event queue.
+    qtbot.waitUntil(lambda: window.state is State.VERDICT_SHOWN, timeout=5000)
 
 
 def test_the_ui_thread_keeps_running_while_the_station_works(qtbot, window, events):
@@ -352,7 +354,8 @@ def test_the_window_over_the_station_core_socket(qtbot, station, events):
         qtbot.waitUntil(lambda: window.status_bar.part_text("core") == "Core: connected",
                         timeout=WAIT_MS)
         qtbot.waitUntil(lambda: window.item_entry.isEnabled(), timeout=WAIT_MS)
-        assert window.state is State.SIGNED_IN and window.banner.title.text() == "Ready"
+        qtbot.waitUntil(lambda: window.state is State.SIGNED_IN
+                        and window.banner.title.text() == "Ready", timeout=WAIT_MS)
     finally:
         window.close()
         client.close()
