@@ -208,6 +208,18 @@ class ServiceSettings:
 
 
 @dataclass(frozen=True)
+class AutoTriggerSettings:
+    """Automatic capture: live view while waiting for the item, capture once it lies still."""
+
+    enabled: bool = setting()
+    interval_s: float = setting(minimum=0.05, maximum=5, unit="seconds between live-view frames")
+    still_frames: int = setting(minimum=1, maximum=50, unit="live-view frames")
+    presence_fraction: float = setting(minimum=0.0001, maximum=0.5, unit="share of pixels")
+    change_level: float = setting(minimum=1, maximum=128, unit="grey levels")
+    motion_fraction: float = setting(minimum=0.0001, maximum=0.5, unit="share of pixels")
+
+
+@dataclass(frozen=True)
 class ConfigSource:
     """Where a configuration came from, for logs, ``config show`` and error messages."""
 
@@ -232,6 +244,7 @@ class StationConfig:
     calibration: CalibrationSettings
     ui: UiSettings
     service: ServiceSettings
+    auto_trigger: AutoTriggerSettings
     source: ConfigSource = field(default=ConfigSource("", "constructed"), compare=False)
 
 

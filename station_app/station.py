@@ -9,6 +9,7 @@ the part.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,7 @@ def open_station(config: StationConfig, frames: Path | None = None,
     from station_app.store import CaptureStore
     from station_app.store.workflow_sink import StoreCaptureSink
     from station_app.workflow import InspectionWorkflow, ItemScanned
+    from station_app.workflow.auto_trigger import AutoTriggerSettings
 
     closers: list[Callable[[], None]] = []
 
@@ -159,7 +161,9 @@ def open_station(config: StationConfig, frames: Path | None = None,
         workflow = InspectionWorkflow.from_devices(
             devices, extractor=extractor, inspector=replay.inspector, sink=sink,
             station_id=config.station.id, grab_timeout_ms=config.camera.grab_timeout_ms,
-            code_rules=rules, references=references)
+            code_rules=rules, references=references,
+            auto_trigger=(AutoTriggerSettings(**dataclasses.asdict(config.auto_trigger))
+                          if config.auto_trigger.enabled else None))
         closers.append(workflow.close)
 
         if start_scanner and devices.scanner is not None:

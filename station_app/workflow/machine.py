@@ -6,6 +6,13 @@ Slow steps (lights and grab, saving, models, confirmation) run on a single worke
 thread and come back to the dispatcher as internal results; a result that arrives after
 its step timed out is recognised by its job number and only reported, never acted on.
 Every frame is handed to the sink before it is processed, so nothing captured is lost.
+
+Automatic capture (``auto_trigger``): while waiting for the item, the dispatcher starts a
+live-view step on the same worker every ``interval_s`` (timed by its own queue wait, real
+time: it paces the camera, unlike the state timeouts on the injectable clock), so the
+camera and lights are never used by two threads. The step lights the tray, grabs one frame
+and shrinks it; the dispatcher feeds the :class:`StillnessDetector`, whose first frame per
+item is the empty tray, and starts the capture when it fires, as a ``Trigger(AUTO)`` would.
 """
 
 from __future__ import annotations
@@ -29,8 +36,11 @@ from engines.item_crop import square_item_crop
 from engines.item_extraction import ItemExtractor
 from engines.taxonomy import DEFECT_TYPES
 from station_app.hardware import StationDevices
+from station_app.workflow.auto_trigger import (AutoTriggerSettings, StillnessDetector,
+                                               shrink_for_live_view)
 from station_app.workflow.commands import (PUBLIC_COMMANDS, Back, Command, Confirm, ItemScanned,
-                                           ItemTyped, Retry, SignIn, SignOut, Tick, Trigger)
+                                           ItemTyped, Retry, SignIn, SignOut, Tick, Trigger,
+                                           TriggerSource)
 from station_app.workflow.events import (CaptureSaved, CommandIgnored, ConfirmationSaved, Event,
                                          Fault, ItemRejected, StateChanged, VerdictReady)
 from station_app.workflow.sink import CaptureOutcome, CaptureRecord, CaptureSink, Confirmation
@@ -75,7 +85,30 @@ class _StepFailed:
     record: CaptureRecord | None = None         # a frame not yet in the sink
 
 
+@dataclass(frozen=True)
+class _LiveFrame:
+    job: int
+    image: Any                                  # shrink_for_live_view of the grabbed frame
+
+
+@dataclass(frozen=True)
+class _LiveViewFailed:
+    job: int
+    fault: Fault
+
+
 _STOP = object()
+_LIVE_VIEW_DUE = object()                       # the dispatcher's queue wait ran out
+
+
+def _lights_fault(error: BaseException) -> Fault:
+    return Fault("lights", f"Lights not answering: {error}. Check the lighting controller's "
+                           "power and cable, then Retry.", "technician")
+
+
+def _camera_fault(error: BaseException) -> Fault:
+    return Fault("camera", f"Camera not delivering frames: {error}. Check the camera's cable "
+                           "and power, then Retry.", "technician")
 
 
 def _utc_now() -> str:
@@ -101,6 +134,7 @@ class _Session:
     confirmation: Confirmation | None = None
     retry: str = ""                             # the step a Retry re-attempts
     unsaved: CaptureRecord | None = None        # a frame the sink has not taken yet
+    detector: StillnessDetector | None = None   # auto trigger; None until the empty tray
 
 
 class InspectionWorkflow:
@@ -112,7 +146,8 @@ class InspectionWorkflow:
                  grab_timeout_ms: int = 5000, timeouts: Timeouts = Timeouts(),
                  clock: Callable[[], float] = time.monotonic,
                  code_rules: CodeRules = CodeRules(),
-                 references: ReferenceLookup | None = None) -> None:
+                 references: ReferenceLookup | None = None,
+                 auto_trigger: AutoTriggerSettings | None = None) -> None:
         self._camera = camera
         self._lights = lights
         self._extractor = extractor
@@ -124,6 +159,10 @@ class InspectionWorkflow:
         self._clock = clock
         self._code_rules = code_rules
         self._references = references or (lambda item: ())
+        self._auto = auto_trigger if auto_trigger is not None and auto_trigger.enabled else None
+        self._live_view_running = False         # a live-view step is on the worker
+        self._next_live_view_at = 0.0           # time.monotonic() of the next one
+        self._live_lights = False               # live view may have left the lights on
         self._state = State.SIGNED_OUT
         self._entered_at = clock()
         self._session = _Session()
@@ -193,15 +232,21 @@ class InspectionWorkflow:
 
     def _dispatch_forever(self) -> None:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=self._live_view_wait_s())
+            except queue.Empty:
+                item = _LIVE_VIEW_DUE
             if item is _STOP:
                 return
             try:
-                self._handle(item)
+                if item is not _LIVE_VIEW_DUE:
+                    self._handle(item)
+                self._maybe_start_live_view()
             except Exception:  # a bug must not stop the station; it is logged loudly
                 log.exception("workflow failed to handle %r", item)
             finally:
-                self._done_one()
+                if item is not _LIVE_VIEW_DUE:
+                    self._done_one()
 
     def _emit(self, event: Event) -> None:
         with self._listeners_lock:
@@ -215,6 +260,11 @@ class InspectionWorkflow:
     def _enter(self, new: State, message: str) -> None:
         old, self._state = self._state, new
         self._entered_at = self._clock()
+        if (old is State.WAITING_FOR_ITEM and self._live_lights
+                and new not in (State.WAITING_FOR_ITEM, State.ITEM_IDENTIFIED)):
+            self._live_lights = False
+            if new is not State.CAPTURING:       # a capture switches them off itself
+                self._run_on_worker(self._live_lights_off_step, job=None)
         self._emit(StateChanged(old, new, message, self._session.item or None))
 
     def _ignore(self, command: Any, reason: str) -> None:
@@ -226,24 +276,90 @@ class InspectionWorkflow:
         self._job += 1
         job = self._job
         self._enter(state, message)
+        self._run_on_worker(step, job, *args, job=job)
+
+    def _run_on_worker(self, step: Callable[..., Any], *args: Any, job: int | None) -> None:
+        """Run ``step`` on the worker; its result (unless None) comes back queued. A step
+        that raises becomes a recoverable fault of ``job`` (None: only logged)."""
         with self._idle:
             self._pending += 1
-        future: Future = self._worker.submit(step, job, *args)
+        future: Future = self._worker.submit(step, *args)
 
         def deliver(done: Future) -> None:
             try:
                 result = done.result()
             except BaseException as error:   # a step's own bug: report, stay recoverable
-                result = _StepFailed(job, Fault("internal", f"Station error: {error!r}. "
-                                                "Retry; if it repeats, call a technician.",
-                                                "technician"), retry="")
-            self._enqueue(result)
+                if job is None:
+                    log.error("workflow step %s failed", step.__name__, exc_info=error)
+                    result = None
+                else:
+                    result = _StepFailed(job, Fault("internal", f"Station error: {error!r}. "
+                                                    "Retry; if it repeats, call a technician.",
+                                                    "technician"), retry="")
+            if result is not None:
+                self._enqueue(result)
             self._done_one()
         future.add_done_callback(deliver)
+
+    # -- live view (automatic capture) ----------------------------------------------------
+
+    def _live_view_wanted(self) -> bool:
+        return self._auto is not None and self._state is State.WAITING_FOR_ITEM
+
+    def _live_view_wait_s(self) -> float | None:
+        """How long the dispatcher may wait for a command before the next live-view frame
+        is due (None: no live view now, wait for commands only)."""
+        if not self._live_view_wanted() or self._live_view_running:
+            return None
+        return max(0.0, self._next_live_view_at - time.monotonic())
+
+    def _maybe_start_live_view(self) -> None:
+        if not self._live_view_wanted() or self._live_view_running:
+            return
+        now = time.monotonic()
+        if now < self._next_live_view_at:
+            return
+        assert self._auto is not None
+        self._next_live_view_at = now + self._auto.interval_s
+        self._job += 1      # only the newest live-view frame counts; no step runs in this state
+        self._live_view_running = self._live_lights = True
+        self._run_on_worker(self._live_view_step, self._job, job=None)
+
+    def _on_live_view(self, result: _LiveFrame | _LiveViewFailed) -> None:
+        self._live_view_running = False
+        if result.job != self._job or self._state is not State.WAITING_FOR_ITEM:
+            return   # a capture started meanwhile (its trigger wins), or the state moved on
+        if isinstance(result, _LiveViewFailed):
+            self._fault(result.fault, "live")
+            return
+        assert self._auto is not None
+        session = self._session
+        if session.detector is None:
+            session.detector = self._auto.detector(result.image)   # the empty tray
+            session.detector.observe(result.image)
+            return
+        try:
+            fired = session.detector.observe(result.image)
+        except ValueError:   # the camera's region changed: start again from this frame
+            log.warning("live-view frame size changed; taking it as the new empty tray")
+            session.detector = self._auto.detector(result.image)
+            return
+        if fired is not None:
+            session.trigger = TriggerSource.AUTO.value
+            self._start_capture()
+
+    def _waiting_message(self, item: str) -> str:
+        if self._auto is not None:
+            return (f"Place item {item} in the tray; the capture starts when it lies still "
+                    "(or press Capture).")
+        return f"Place item {item} in the tray, then capture."
 
     # -- dispatch ------------------------------------------------------------------------
 
     def _handle(self, item: Any) -> None:
+        if isinstance(item, (_LiveFrame, _LiveViewFailed)):
+            self._on_live_view(item)
+            return
         if isinstance(item, (_Saved, _Processed, _ConfirmationStored, _StepFailed)):
             self._handle_result(item)
             return
@@ -290,8 +406,10 @@ class InspectionWorkflow:
             self._ignore(command, f"not an item identifier ({error}): scan or type it again")
             return
         self._session.item = code
+        self._session.detector = None   # the next live-view frame is this item's empty tray
+        self._job += 1                  # and not one grabbed before the code was scanned
         self._enter(State.ITEM_IDENTIFIED, f"Item {code}.")
-        self._enter(State.WAITING_FOR_ITEM, f"Place item {code} in the tray, then capture.")
+        self._enter(State.WAITING_FOR_ITEM, self._waiting_message(code))
 
     def _on_trigger(self, command: Trigger) -> None:
         if self._state is State.WAITING_FOR_ITEM:
@@ -371,6 +489,8 @@ class InspectionWorkflow:
             self._start_processing()
         elif step == "confirm":
             self._start_confirm()
+        elif step == "live":
+            self._enter(State.WAITING_FOR_ITEM, self._waiting_message(session.item))
 
     def _on_tick(self, command: Tick) -> None:
         limit = self._timeouts.limit(self._state)
@@ -454,6 +574,8 @@ class InspectionWorkflow:
             issues = tuple((issue.code, issue.message) for issue in outcome.issues)
             message = " ".join(issue.message for issue in outcome.issues)
             self._emit(ItemRejected(result.capture_id, issues, message))
+            if self._session.detector is not None:   # capture again once moved and settled
+                self._session.detector.rearm_after_motion()
             self._enter(State.WAITING_FOR_ITEM, message)
             return
         scores = outcome.scores
@@ -477,9 +599,7 @@ class InspectionWorkflow:
         except (DriverError, OSError) as error:
             with contextlib.suppress(DriverError, OSError):
                 self._lights.off()
-            return _StepFailed(job, Fault("lights", f"Lights not answering: {error}. Check the "
-                                          "lighting controller's power and cable, then Retry.",
-                                          "technician"), retry="capture")
+            return _StepFailed(job, _lights_fault(error), retry="capture")
         timings["lights_on"] = (time.perf_counter() - started) * 1000.0
         started = time.perf_counter()
         try:
@@ -487,9 +607,7 @@ class InspectionWorkflow:
         except (CameraError, DriverError, OSError) as error:
             with contextlib.suppress(DriverError, OSError):
                 self._lights.off()
-            return _StepFailed(job, Fault("camera", f"Camera not delivering frames: {error}. "
-                                          "Check the camera's cable and power, then Retry.",
-                                          "technician"), retry="capture")
+            return _StepFailed(job, _camera_fault(error), retry="capture")
         timings["grab"] = (time.perf_counter() - started) * 1000.0
         lighting = _lighting_record(self._lights)
         lights_off_error = ""
@@ -502,6 +620,32 @@ class InspectionWorkflow:
         record = CaptureRecord(self._station_id, operator, item, trigger, _utc_now(), frame,
                                lighting, timings)
         return self._save_step(job, record, lights_off_error)
+
+    def _live_view_step(self, job: int) -> _LiveFrame | _LiveViewFailed:
+        """Lights on (every frame: a controller that stopped answering or was power-cycled
+        shows up here, not only at the capture), one frame, shrunk. Never raises, so the
+        dispatcher always learns that the step ended."""
+        try:
+            try:
+                self._lights.on()
+            except (DriverError, OSError) as error:
+                return _LiveViewFailed(job, _lights_fault(error))
+            try:
+                frame = self._camera.grab(self._grab_timeout_ms)
+            except (CameraError, DriverError, OSError) as error:
+                return _LiveViewFailed(job, _camera_fault(error))
+            return _LiveFrame(job, shrink_for_live_view(frame.rgb))
+        except Exception as error:   # a step's own bug: report, stay recoverable
+            return _LiveViewFailed(job, Fault("internal", f"Live view failed: {error!r}. "
+                                              "Retry; if it repeats, call a technician.",
+                                              "technician"))
+
+    def _live_lights_off_step(self) -> None:
+        """After live view, without a capture: back to dark, as after every capture."""
+        try:
+            self._lights.off()
+        except (DriverError, OSError) as error:
+            log.warning("lights did not switch off after live view: %s", error)
 
     def _save_step(self, job: int, record: CaptureRecord, lights_off_error: str) -> Any:
         try:

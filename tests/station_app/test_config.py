@@ -451,3 +451,20 @@ def test_to_yaml_round_trip_gives_an_equal_config(tmp_path, default):
     assert config != default
     written = write_config(tmp_path / "elsewhere", to_yaml(config), "shown.yaml")
     assert load_config(written, env={}) == config
+
+
+# ----------------------------------------------------------------- automatic capture
+
+
+def test_auto_trigger_is_off_by_default_and_its_keys_are_checked(tmp_path, default):
+    auto = default.auto_trigger
+    assert (auto.enabled, auto.interval_s, auto.still_frames) == (False, 0.3, 4)
+    path = write_config(tmp_path, "auto_trigger:\n  enabled: true\n  still_frames: 0\n"
+                                  "  interval_s: 0.01\n")
+    message = str(load_errors(path))
+    assert f"{path}:3: auto_trigger.still_frames: 0 is out of range; allowed 1 to 50" in message
+    assert f"{path}:4: auto_trigger.interval_s: 0.01 is out of range" in message
+    path = write_config(tmp_path, "auto_trigger:\n  enabled: true\n  interval_s: 0.2\n",
+                        "on.yaml")
+    config = load_config(path, env={})
+    assert config.auto_trigger.enabled and config.auto_trigger.interval_s == 0.2
