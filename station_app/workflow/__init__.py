@@ -6,7 +6,7 @@ slow work (lights, camera, models, storage) runs on a worker thread, so nothing 
 submits a command ever waits for hardware.
 """
 
-from station_app.workflow.auto_trigger import StillnessDetector
+from station_app.workflow.auto_trigger import AutoTriggerSettings, StillnessDetector
 from station_app.workflow.commands import (Back, Command, Confirm, ItemScanned, ItemTyped, Retry,
                                            SignIn, SignOut, Tick, Trigger, TriggerSource)
 from station_app.workflow.events import (CaptureSaved, CommandIgnored, ConfirmationSaved, Event,
@@ -18,7 +18,7 @@ from station_app.workflow.states import State
 from station_app.workflow.timeouts import Timeouts
 
 __all__ = [
-    "Back", "CaptureOutcome", "CaptureRecord", "CaptureSaved", "CaptureSink", "Command",
+    "AutoTriggerSettings", "Back", "CaptureOutcome", "CaptureRecord", "CaptureSaved", "CaptureSink", "Command",
     "CommandIgnored", "Confirm", "Confirmation", "ConfirmationSaved", "Event", "Fault",
     "InspectionWorkflow", "ItemRejected", "ItemScanned", "ItemTyped", "MemoryCaptureSink",
     "Retry", "SignIn", "SignOut", "State", "StateChanged", "StillnessDetector", "Tick",
