@@ -82,28 +82,41 @@ class FocusReading:
 
 
 class FocusTracker:
-    """Remembers the best sharpness since the last reset; a reading passes when it is
-    within ``pass_fraction`` of that best and at least ``min_readings`` were taken (the
-    ring has been turned, not just looked at once)."""
+    """Remembers the best and the lowest sharpness since the last reset. A reading passes
+    when it is within ``pass_fraction`` of the best, at least ``min_readings`` were
+    taken, and the readings span a range: the lowest is at most ``dip_fraction`` of the
+    best. That range is the evidence that the ring was turned through the sharpest
+    point; frames of a ring nobody touched are all alike and never pass."""
 
-    def __init__(self, pass_fraction: float = 0.9, min_readings: int = 3) -> None:
+    def __init__(self, pass_fraction: float = 0.9, min_readings: int = 3,
+                 dip_fraction: float = 0.8) -> None:
         if not 0 < pass_fraction <= 1:
             raise ValueError(f"pass_fraction must be in (0, 1], got {pass_fraction}")
+        if not 0 < dip_fraction < pass_fraction:
+            raise ValueError(f"dip_fraction must be in (0, pass_fraction), got {dip_fraction}")
         self.pass_fraction = pass_fraction
         self.min_readings = min_readings
+        self.dip_fraction = dip_fraction
         self.reset()
 
     def reset(self) -> None:
         self.best = 0.0
+        self.lowest = float("inf")
         self.readings = 0
         self.last: FocusReading | None = None
+
+    @property
+    def turned(self) -> bool:
+        """The readings span the range that turning the ring through the peak gives."""
+        return self.best > 0 and self.lowest <= self.dip_fraction * self.best
 
     def update(self, value: float) -> FocusReading:
         if not np.isfinite(value) or value < 0:
             raise ValueError(f"sharpness must be a finite number >= 0, got {value}")
         self.readings += 1
         self.best = max(self.best, float(value))
-        passed = (self.readings >= self.min_readings and self.best > 0
+        self.lowest = min(self.lowest, float(value))
+        passed = (self.readings >= self.min_readings and self.turned
                   and value >= self.pass_fraction * self.best)
         self.last = FocusReading(float(value), self.best, self.readings, bool(passed),
                                  self.pass_fraction)
@@ -111,5 +124,6 @@ class FocusTracker:
 
     def criterion(self) -> str:
         return (f"sharpness within {1 - self.pass_fraction:.0%} of the best value seen, "
-                f"after turning the focus ring through the sharpest point "
+                f"after turning the focus ring through the sharpest point: the readings "
+                f"must have dropped to {self.dip_fraction:.0%} of the best or below "
                 f"(at least {self.min_readings} readings)")

@@ -96,6 +96,37 @@ class PinStatus:
     set_at: str = ""
 
 
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _damage(data: dict[str, Any]) -> str:
+    """What is wrong with a PIN file's fields ("" when nothing): a hand-edited or
+    half-corrupted file must give a message, not a traceback at the next PIN."""
+    for name in ("n", "r", "p", "length"):
+        if not _whole(data[name]) or data[name] < 1:
+            return f"{name} must be a positive whole number, got {data[name]!r}"
+    if data["n"] & (data["n"] - 1):
+        return f"n must be a power of two, got {data['n']}"
+    for name in ("salt", "hash"):
+        try:
+            if not isinstance(data[name], str) or not base64.b64decode(data[name],
+                                                                        validate=True):
+                raise ValueError
+        except ValueError:
+            return f"{name} must be base64 text, got {data[name]!r}"
+    failures = data.get("failures", 0)
+    if not _whole(failures) or failures < 0:
+        return f"failures must be a whole number of 0 or more, got {failures!r}"
+    until = data.get("locked_until")
+    if until is not None and (isinstance(until, bool) or not isinstance(until, (int, float))
+                              or until != until):
+        return f"locked_until must be a time or null, got {until!r}"
+    if not isinstance(data.get("set_at", ""), str):
+        return f"set_at must be text, got {data['set_at']!r}"
+    return ""
+
+
 def check_new_pin(pin: str) -> str:
     if not isinstance(pin, str) or not PIN_PATTERN.fullmatch(pin):
         raise InvalidPin("a technician PIN is 4 to 12 digits")
@@ -135,12 +166,16 @@ class PinStore:
             return None
         except (OSError, ValueError) as error:
             raise PinError(f"{self.path}: the PIN file cannot be read ({error}); delete it "
-                           f"and set the PIN again") from None
+                           f"and set the PIN again with `station-app profile set-pin`") from None
         required = {"format", "algorithm", "n", "r", "p", "length", "salt", "hash"}
         if not isinstance(data, dict) or not required <= set(data) \
                 or data["algorithm"] != "scrypt" or data["format"] != FORMAT:
             raise PinError(f"{self.path}: not a PIN file this station understands; delete it "
-                           f"and set the PIN again")
+                           f"and set the PIN again with `station-app profile set-pin`")
+        problem = _damage(data)
+        if problem:
+            raise PinError(f"{self.path}: the PIN file is damaged ({problem}): delete it and "
+                           f"set the PIN again with `station-app profile set-pin`")
         return data
 
     def _write(self, data: dict[str, Any]) -> None:
@@ -185,43 +220,41 @@ class PinStore:
         """Accept the right PIN; raise PinRejected (with attempts left), PinLocked (also
         for the right PIN while locked) or PinNotSet."""
         with self._locked():
-            data = self._read()
-            if data is None:
-                raise PinNotSet("no technician PIN is set: run `station-app profile set-pin`")
-            now = self.clock()
-            before = json.dumps(data, sort_keys=True)
-            until = self._lock_state(data, now)
-            if until is not None:
-                if json.dumps(data, sort_keys=True) != before:
-                    self._write(data)
-                raise PinLocked(until, now)
-            failures = int(data.get("failures", 0))
-            if self._hash_matches(data, str(pin)):
-                data.update(failures=0, locked_until=None)
-                if json.dumps(data, sort_keys=True) != before:
-                    self._write(data)
-                return PinCheck(True, failures)
-            failures += 1
-            data["failures"] = failures
-            if failures >= self.max_failures:
-                data["locked_until"] = now + self.lockout_seconds
+            return self._verify_locked(pin)
+
+    def _verify_locked(self, pin: str) -> PinCheck:
+        data = self._read()
+        if data is None:
+            raise PinNotSet("no technician PIN is set: run `station-app profile set-pin`")
+        now = self.clock()
+        before = json.dumps(data, sort_keys=True)
+        until = self._lock_state(data, now)
+        if until is not None:
+            if json.dumps(data, sort_keys=True) != before:
                 self._write(data)
-                raise PinLocked(data["locked_until"], now)
+            raise PinLocked(until, now)
+        failures = int(data.get("failures", 0))
+        if self._hash_matches(data, str(pin)):
+            data.update(failures=0, locked_until=None)
+            if json.dumps(data, sort_keys=True) != before:
+                self._write(data)
+            return PinCheck(True, failures)
+        failures += 1
+        data["failures"] = failures
+        if failures >= self.max_failures:
+            data["locked_until"] = now + self.lockout_seconds
             self._write(data)
-            remaining = self.max_failures - failures
-            raise PinRejected(f"wrong PIN; {remaining} attempt{'s' if remaining > 1 else ''} "
-                              f"left before calibration locks for "
-                              f"{self.lockout_seconds / 60:g} min", remaining)
+            raise PinLocked(data["locked_until"], now)
+        self._write(data)
+        remaining = self.max_failures - failures
+        raise PinRejected(f"wrong PIN; {remaining} attempt{'s' if remaining > 1 else ''} "
+                          f"left before calibration locks for "
+                          f"{self.lockout_seconds / 60:g} min", remaining)
 
     def set_pin(self, new_pin: str, current_pin: str | None = None) -> None:
         """Set the PIN; changing an existing one needs the current PIN (which counts
         towards the lockout like any attempt)."""
         check_new_pin(new_pin)
-        if self.is_set():
-            if current_pin is None:
-                raise PinRejected("a PIN is already set: give the current PIN to change it",
-                                  self.max_failures)
-            self.verify(current_pin)
         salt = secrets.token_bytes(self.parameters.salt_bytes)
         data = {"format": FORMAT, "algorithm": "scrypt", "n": self.parameters.n,
                 "r": self.parameters.r, "p": self.parameters.p,
@@ -230,5 +263,11 @@ class PinStore:
                 "hash": base64.b64encode(self.parameters.hash(new_pin, salt)).decode("ascii"),
                 "set_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "failures": 0, "locked_until": None}
+        # Checked under the lock: two first-time set-pin runs must not both "set" it.
         with self._locked():
+            if self._read() is not None:
+                if current_pin is None:
+                    raise PinRejected("a PIN is already set: give the current PIN to change "
+                                      "it", self.max_failures)
+                self._verify_locked(current_pin)
             self._write(data)

@@ -50,10 +50,26 @@ _VERSION_LABEL = re.compile(r"v?(\d+)")
 CORNERS_SOURCES = ("automatic", "adjusted")
 STEP_STATUSES = ("passed", "accepted", "skipped")
 LIGHTING_MODES = ("continuous", "strobe")
+# A bad ``current`` pointer is repaired by any save, so a rollback repairs it.
+REPAIR_HINT = ("repair it by rolling back to a listed version: `station-app profile list`, "
+               "then `station-app profile rollback VERSION`")
 
 
 class ProfileError(ValueError):
     """A profile or profile store that cannot be used; the message names file and field."""
+
+
+class ProfileConflict(ProfileError):
+    """Another version became current after the caller read the one it built on: saving
+    would silently undo that version. ``current`` is the version now current (None:
+    none, or the pointer cannot be read)."""
+
+    def __init__(self, message: str, current: int | None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+_UNCHECKED = object()
 
 
 class _FieldError(ValueError):
@@ -573,11 +589,10 @@ class ProfileStore:
             number = parse_version(text)
         except ProfileError:
             raise ProfileError(f"{pointer}: expected a version such as v0003, got {text!r}; "
-                               f"roll back to a listed version to repair it") from None
+                               f"{REPAIR_HINT}") from None
         if not self.path(number).exists():
             raise ProfileError(f"{pointer}: names {version_label(number)}, but "
-                               f"{self.path(number).name} does not exist; roll back to a "
-                               f"listed version to repair it")
+                               f"{self.path(number).name} does not exist; {REPAIR_HINT}")
         return number
 
     def get(self, version: int | str) -> StationProfile:
@@ -645,24 +660,45 @@ class ProfileStore:
     def save_new_version(self, profile: StationProfile, author: str, note: str = "", *,
                          camera_settings_file: str | os.PathLike[str] | None = None,
                          based_on: int | None = None,
-                         created: str | None = None) -> ProfileVersion:
+                         created: str | None = None,
+                         expected_current: Any = _UNCHECKED) -> ProfileVersion:
         """Save ``profile`` as the next version and make it current.
 
         ``camera_settings_file`` is a ``.pfs`` the camera just saved; it is copied beside
         the profile. Without it, a ``.pfs`` the profile already names (an earlier
         version's) is copied, so every version is complete on its own. ``based_on``
-        defaults to the version that was current.
+        defaults to the version that was current. With ``expected_current`` (a version,
+        or None for an empty store), the save is refused with :class:`ProfileConflict`
+        when another version is current by then (checked under the store's lock).
         """
         with self._locked():
+            if expected_current is not _UNCHECKED:
+                self._check_current(expected_current)
             return self._save_locked(profile, author, note, camera_settings_file, based_on,
                                      created)
+
+    def _check_current(self, expected: int | None) -> None:
+        try:
+            current = self.current_version()
+        except ProfileError as error:
+            raise ProfileConflict(f"the current version cannot be read ({error}); nothing "
+                                  f"was saved", None) from None
+        if current != expected:
+            now = version_label(current) if current is not None else "no version"
+            was = version_label(expected) if expected is not None else "no version"
+            raise ProfileConflict(f"{now} is current, but this profile was built on {was}; "
+                                  f"nothing was saved", current)
 
     def _save_locked(self, profile: StationProfile, author: str, note: str,
                      camera_settings_file: str | os.PathLike[str] | None,
                      based_on: int | None, created: str | None) -> ProfileVersion:
         author = _check_author(author)
         note = (note or "").strip()
-        previous = self.current_version()
+        try:
+            previous = self.current_version()
+        except ProfileError:   # a bad pointer: this save rewrites it, so it is the repair
+            previous = None
+            note = (f"{note}; " if note else "") + "repaired the current pointer"
         number = (self.latest_version() or 0) + 1
         label = version_label(number)
         source = self._settings_source(profile, camera_settings_file)

@@ -41,8 +41,8 @@ from calibration.photometry import (FlatFieldCriteria, GreyCardCriteria, GreyCar
                                     as_quad, measure_flat_field, measure_grey_card)
 from calibration.pin import PinStore
 from calibration.profile import (CameraProfile, LightingProfile, PhotometryProfile,
-                                 ProfileStore, ProfileVersion, StationProfile, StepRecord,
-                                 utc_now)
+                                 ProfileConflict, ProfileStore, ProfileVersion, StationProfile,
+                                 StepRecord, utc_now, version_label)
 from calibration.threshold_step import (DEFAULT_METHOD, METHOD_CHOICES, ThresholdCriteria,
                                         ValidationScores, choose_thresholds)
 from calibration.tray_calibration import (TrayCriteria, TrayNotFound, calibrate_tray,
@@ -304,10 +304,18 @@ class FocusStep(CalibrationStep):
         region = self.region if self.region is not None else central_region(frame.shape)
         value = sharpness(frame, region, self.method)
         reading = self.tracker.update(value)
-        details = () if reading.passed else (
-            f"sharpness at {reading.relative:.0%} of the best seen: keep turning the ring "
-            f"towards the sharpest point" if reading.readings >= self.tracker.min_readings
-            else "keep turning the focus ring; the best value is still being found",)
+        if reading.passed:
+            details: tuple[str, ...] = ()
+        elif reading.readings < self.tracker.min_readings:
+            details = ("keep turning the focus ring; the best value is still being found",)
+        elif not self.tracker.turned:
+            details = (f"the sharpness has not changed enough to show the ring was turned "
+                       f"(lowest {self.tracker.lowest / self.tracker.best:.0%} of the best; "
+                       f"needs {self.tracker.dip_fraction:.0%} or below): turn the focus ring "
+                       f"through the sharpest point and back",)
+        else:
+            details = (f"sharpness at {reading.relative:.0%} of the best seen: keep turning "
+                       f"the ring towards the sharpest point",)
         return StepResult(self.id, reading.passed, self.criterion(),
                           {"sharpness": reading.value, "best": reading.best,
                            "relative_percent": 100 * reading.relative,
@@ -588,6 +596,8 @@ class CalibrationWizard:
                  base: StationProfile | None = None) -> None:
         self.store = store
         self.base = base if base is not None else store.current()
+        # The version the wizard builds on: saving refuses when another became current.
+        self.base_version: int | None = self.base.version if self.base is not None else None
         self.station_id = station_id or (self.base.station_id if self.base else "")
         self.camera = camera
         self.lighting = lighting
@@ -706,8 +716,22 @@ class CalibrationWizard:
             raise StepNotDone("cannot save: " + "; ".join(summary.problems))
         note = note or "calibration wizard: " + ", ".join(
             f"{row.step_id} {row.state.value}" for row in summary.rows)
-        return self.store.save_new_version(self.build_profile(), author, note,
-                                           camera_settings_file=camera_settings_file)
+        # An unsaved base (given by the caller, version 0) is not in the store to compare.
+        check = ({} if self.base is not None and not self.base_version
+                 else {"expected_current": self.base_version})
+        try:
+            return self.store.save_new_version(self.build_profile(), author, note,
+                                               camera_settings_file=camera_settings_file,
+                                               based_on=self.base_version or None, **check)
+        except ProfileConflict as conflict:
+            now = (f"version {version_label(conflict.current)} was saved"
+                   if conflict.current is not None else f"the profile store changed "
+                                                        f"({conflict})")
+            started = self.base.label if self.base is not None else "no profile"
+            raise ProfileConflict(f"{now} while the wizard was open (it started from "
+                                  f"{started}); nothing was saved: reopen the wizard to "
+                                  f"calibrate from the current version",
+                                  conflict.current) from None
 
 
 def open_wizard(pin_store: PinStore, pin: str, store: ProfileStore,

@@ -99,13 +99,17 @@ def open_station(config: StationConfig, frames: Path | None = None,
 
     try:
         profile_store, profile = _current_profile(config)
+        profile_tray = None           # the profile's tray, when its geometry is used
+        profile_thresholds = False    # the profile's thresholds are used
         if profile is not None:
             log.info("calibration profile %s (%s, by %s)", profile.label, profile.created,
                      profile.author or "unknown")
             if geometry is None and profile.tray is not None:
                 geometry = profile.tray.geometry()
+                profile_tray = profile.tray
             if thresholds is None and profile.thresholds is not None:
                 thresholds = profile.thresholds.as_tuple()
+                profile_thresholds = True
             profile_version = profile_version or profile.label
         log.info("loading models (%s, runtime %s)", config.models.scorer, config.models.runtime)
         decision = None
@@ -119,13 +123,15 @@ def open_station(config: StationConfig, frames: Path | None = None,
                           for name, info in replay.info["models"].items()}
         model_versions["segmenter"] = str(segmenter_session.manifest.version)
         runtime = str(replay.info["models"]["scorer"].get("runtime", "") or segmenter_session.name)
+        if profile_thresholds:
+            _warn_if_models_changed(profile, model_versions)
 
         camera = open_camera(config.camera, frames)
         closers.append(camera.close)
         if profile is not None and profile.camera is not None:
             _apply_camera_profile(camera, profile, profile_store)
         devices = StationDevices(camera=camera, lighting=None)  # type: ignore[arg-type]
-        devices.lighting = open_lighting(_lighting_settings(config, profile))
+        devices.lighting = open_lighting(lighting_settings(config, profile))
         closers.append(devices.lighting.close)
         devices.scanner = open_scanner(config.scanner)
         if devices.scanner is not None:
@@ -133,6 +139,8 @@ def open_station(config: StationConfig, frames: Path | None = None,
             closers.append(scanner.close)
             closers.append(lambda: scanner.scanner.close())
 
+        if profile_tray is not None:
+            _check_frame_size(camera, profile, config.camera.grab_timeout_ms)
         if geometry is None:
             first = camera.grab(config.camera.grab_timeout_ms)
             try:
@@ -182,14 +190,15 @@ def open_station(config: StationConfig, frames: Path | None = None,
 
 def _current_profile(config: StationConfig) -> tuple[Any, Any]:
     """(store, its current profile or None); a broken store stops the station."""
-    from calibration.profile import ProfileError, ProfileStore
+    from calibration.profile import REPAIR_HINT, ProfileError, ProfileStore
 
     store = ProfileStore(config.calibration.profile_dir)
     try:
         return store, store.current()
     except ProfileError as error:
-        raise StationError(f"calibration profile: {error}; fix it with `station-app profile "
-                           f"rollback VERSION` or recalibrate") from error
+        raise StationError(f"calibration profile: {error}"
+                           + ("" if REPAIR_HINT in str(error) else f"; {REPAIR_HINT}, or "
+                              f"recalibrate with `station-app calibrate`")) from error
 
 
 def _apply_camera_profile(camera: Any, profile: Any, store: Any) -> None:
@@ -208,7 +217,43 @@ def _apply_camera_profile(camera: Any, profile: Any, store: Any) -> None:
                            f"{error}") from error
 
 
-def _lighting_settings(config: StationConfig, profile: Any) -> Any:
+def _check_frame_size(camera: Any, profile: Any, grab_timeout_ms: int) -> None:
+    """The profile's tray corners are frame pixels: they only mean something in frames of
+    the size they were measured in (a changed ROI, binning or camera moves them)."""
+    from drivers.camera import CameraError
+    from drivers.errors import DriverError
+
+    try:
+        frame = camera.grab(grab_timeout_ms)
+    except (CameraError, DriverError, OSError) as error:
+        raise StationError(f"camera: no frame to check calibration profile {profile.label}'s "
+                           f"tray geometry against: {error}") from error
+    height, width = frame.rgb.shape[:2]
+    expected = tuple(profile.tray.frame_size)
+    if (width, height) != expected:
+        raise StationError(
+            f"calibration profile {profile.label}: tray.frame_size is {expected[0]}x"
+            f"{expected[1]} but the camera delivers {width}x{height} frames, so the tray "
+            f"corners do not fit: recalibrate the tray step with `station-app calibrate` "
+            f"(or restore the camera's size and region)")
+
+
+def _warn_if_models_changed(profile: Any, loaded: dict[str, str]) -> None:
+    """Thresholds fitted on other model versions still run (a station must not stop for
+    it), but their expected rates no longer hold: say so where the technician looks."""
+    provenance = profile.thresholds.provenance
+    if provenance is None:
+        return
+    changed = [f"{name} {version} (loaded: {loaded.get(name, 'none')})"
+               for name, version in sorted(provenance.model_versions.items())
+               if str(loaded.get(name)) != str(version)]
+    if changed:
+        log.warning("calibration profile %s: the thresholds were fitted with other model "
+                    "versions: %s; refit them (threshold step of `station-app calibrate`, or "
+                    "`station-app replay --fit-thresholds`)", profile.label, ", ".join(changed))
+
+
+def lighting_settings(config: StationConfig, profile: Any) -> Any:
     """The configured lighting with the profile's level: the photometry (white balance,
     flat field, thresholds) was measured at that level, so the station lights at it."""
     import dataclasses

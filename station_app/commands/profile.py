@@ -3,7 +3,8 @@
 Profiles are versioned (``calibration.profile_dir``): ``list`` shows every version with
 who saved it, when and why; ``show`` prints one; ``rollback`` makes an earlier version
 current by saving a copy of it as a new version; ``set-pin`` sets or changes the
-technician PIN that guards the calibration wizard (and rollback).
+technician PIN that guards the calibration wizard and rollback (a rollback also repairs
+a damaged ``current`` pointer: any save rewrites it).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "rollback", help="make an earlier version current (saved as a new version)",
         description="Save a copy of VERSION as a new version and make it current; the "
                     "versions in between stay in the history. Asks for the technician PIN "
-                    "when one is set.")
+                    "(refused until one is set with `station-app profile set-pin`). Also "
+                    "repairs a damaged current pointer.")
     rollback.add_argument("version", help="the version to go back to, e.g. 3 or v0003")
     rollback.add_argument("--author", help="who rolls back (default: the login name)")
     rollback.add_argument("--note", default="", help="why, recorded in the new version")
@@ -88,7 +90,21 @@ def _list(store) -> int:
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4])
     print(f"* = current; profiles in {store.root}")
+    problem = _pointer_problem(store)
+    if problem:
+        print(f"no version is current: {problem}")
     return 0
+
+
+def _pointer_problem(store) -> str:
+    """Why the ``current`` pointer cannot be used ("" when it can)."""
+    from calibration.profile import ProfileError
+
+    try:
+        store.current_version()
+    except ProfileError as error:
+        return str(error)
+    return ""
 
 
 def _show(store, version: str | None) -> int:
@@ -102,7 +118,12 @@ def _show(store, version: str | None) -> int:
         number = version
     profile = store.get(number)   # validated before it is shown
     path = store.path(profile.version)
-    print(f"# {path}{' (current)' if store.current_version() == profile.version else ''}")
+    problem = _pointer_problem(store)   # a given version shows even with a damaged pointer
+    if problem:
+        marker = f" (no version is current: {problem})"
+    else:
+        marker = " (current)" if store.current_version() == profile.version else ""
+    print(f"# {path}{marker}")
     sys.stdout.write(path.read_text(encoding="utf-8"))
     return 0
 
@@ -133,9 +154,14 @@ class _PinReader:
 def _rollback(store, pins, args: argparse.Namespace) -> int:
     import getpass
 
+    from station_app.errors import StationError
+
     read = _PinReader(args.pin_stdin)
     if pins.is_set():
         pins.verify(read("Technician PIN: "))
+    elif store.latest_version() is not None:   # a technician's action, as calibrate is
+        raise StationError("no technician PIN is set: set one with `station-app profile "
+                           "set-pin`, then run rollback again")
     saved = store.rollback(args.version, args.author or getpass.getuser(), args.note)
     print(f"rolled back: {saved.label} is a copy of v{int(saved.based_on):04d} and is now "
           f"current (note: {saved.note})")

@@ -163,6 +163,7 @@ class InspectionWorkflow:
         self._live_view_running = False         # a live-view step is on the worker
         self._next_live_view_at = 0.0           # time.monotonic() of the next one
         self._live_lights = False               # live view may have left the lights on
+        self._last_handled_at = time.monotonic()
         self._state = State.SIGNED_OUT
         self._entered_at = clock()
         self._session = _Session()
@@ -212,11 +213,26 @@ class InspectionWorkflow:
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout_s)
 
+    @property
+    def last_handled_at(self) -> float:
+        """``time.monotonic()`` of when the dispatcher last finished handling a queued
+        item (a command, Tick included, or a worker step's result): a stalled dispatcher
+        shows up as this value no longer advancing."""
+        return self._last_handled_at
+
     def close(self) -> None:
-        """Stop the dispatcher and worker; the devices stay open (their owner closes them)."""
+        """Stop the dispatcher, wait for the worker's step in progress (so no grab
+        overlaps the owner closing the camera), and switch off lights live view left on;
+        the devices stay open (their owner closes them)."""
         self._queue.put(_STOP)
         self._dispatcher.join(timeout=5.0)
-        self._worker.shutdown(wait=False, cancel_futures=True)
+        self._worker.shutdown(wait=True, cancel_futures=True)
+        if self._live_lights or self._live_view_running:
+            self._live_lights = False
+            try:
+                self._lights.off()
+            except (DriverError, OSError) as error:
+                log.warning("lights did not switch off when the workflow closed: %s", error)
 
     # -- queue ---------------------------------------------------------------------------
 
@@ -246,6 +262,7 @@ class InspectionWorkflow:
                 log.exception("workflow failed to handle %r", item)
             finally:
                 if item is not _LIVE_VIEW_DUE:
+                    self._last_handled_at = time.monotonic()
                     self._done_one()
 
     def _emit(self, event: Event) -> None:

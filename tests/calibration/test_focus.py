@@ -54,3 +54,23 @@ def test_tracker_keeps_the_best_and_passes_near_it(frames):
     assert tracker.best == 0 and tracker.update(1.0).passed is False  # too few readings
     with pytest.raises(ValueError):
         tracker.update(float("nan"))
+
+
+def test_an_untouched_ring_never_passes(frames):
+    """Identical frames (nobody turned the ring) must not pass, however many there are:
+    the first frame would otherwise be its own best."""
+    tracker = FocusTracker(pass_fraction=0.9, min_readings=3)
+    value = sharpness(frames[0.0], TRAY_CORNERS)
+    readings = [tracker.update(value) for _ in range(10)]
+    assert not any(r.passed for r in readings) and not tracker.turned
+    # Small jitter (sensor noise, a breath on the ring) is not a turn either.
+    tracker.reset()
+    assert not any(tracker.update(value * f).passed for f in (1.0, 0.95, 1.02, 0.9, 1.0))
+    # Turning away from the sharp point and back is.
+    tracker.reset()
+    sweep = [0.0, 0.6, 1.2, 0.6, 0.0]
+    passed = [tracker.update(sharpness(frames[s], TRAY_CORNERS)).passed for s in sweep]
+    assert passed == [False, False, False, False, True]
+    assert "80% of the best or below" in tracker.criterion()
+    with pytest.raises(ValueError, match="dip_fraction"):
+        FocusTracker(pass_fraction=0.9, dip_fraction=0.95)

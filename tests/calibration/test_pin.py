@@ -123,3 +123,49 @@ def test_a_damaged_pin_file_says_how_to_recover(tmp_path):
     path.write_text("{not json")
     with pytest.raises(PinError, match="delete it and set the PIN again"):
         store(path, Clock()).verify("1234")
+
+
+@pytest.mark.parametrize("field, value", [("n", "abc"), ("n", 1000), ("r", None),
+                                          ("salt", 17), ("hash", "not base64!"),
+                                          ("failures", "three"), ("locked_until", "soon"),
+                                          ("set_at", 5)])
+def test_a_pin_file_with_a_corrupted_field_is_named_damaged_not_a_traceback(
+        tmp_path, field, value):
+    path = tmp_path / "pin.json"
+    pins = store(path, Clock())
+    pins.set_pin("4711")
+    data = json.loads(path.read_text())
+    data[field] = value
+    path.write_text(json.dumps(data))
+    for use in (lambda: pins.verify("4711"), pins.status, lambda: pins.set_pin("2222", "4711")):
+        with pytest.raises(PinError, match=rf"damaged \({field} .*delete it and set the PIN "
+                                           r"again with `station-app profile set-pin`"):
+            use()
+
+
+def test_two_first_time_set_pins_at_once_set_only_one(tmp_path):
+    """Two set-pin runs on a station without a PIN: one sets it, the other is told a PIN
+    is set (the check and the write are under one lock)."""
+    import threading
+
+    for trial in range(5):
+        path = tmp_path / f"pin{trial}.json"
+        start = threading.Barrier(2)
+        outcomes: dict[str, str] = {}
+
+        def set_pin(pin: str) -> None:
+            pins = PinStore(path, parameters=ScryptParameters(n=2 ** 12))
+            start.wait()
+            try:
+                pins.set_pin(pin)
+                outcomes[pin] = "set"
+            except PinRejected:
+                outcomes[pin] = "refused"
+        threads = [threading.Thread(target=set_pin, args=(pin,)) for pin in ("1111", "2222")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert sorted(outcomes.values()) == ["refused", "set"], (trial, outcomes)
+        winner = next(pin for pin, outcome in outcomes.items() if outcome == "set")
+        assert PinStore(path).verify(winner).accepted

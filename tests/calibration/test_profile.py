@@ -9,7 +9,8 @@ import pytest
 
 from calibration.photometry import FlatField
 from calibration.profile import (CameraProfile, LightingProfile, PhotometryProfile,
-                                 ProfileError, ProfileStore, StationProfile, StepRecord,
+                                 ProfileConflict, ProfileError, ProfileStore, StationProfile,
+                                 StepRecord,
                                  ThresholdsProfile, TrayProfile, load_profile, parse_version,
                                  profile_from_yaml, version_label)
 from calibration.thresholds import ThresholdProvenance
@@ -160,6 +161,33 @@ def test_a_save_interrupted_before_the_pointer_still_opens_the_latest(tmp_path):
     (tmp_path / "current").write_text("garbage\n")
     with pytest.raises(ProfileError, match="expected a version"):
         store.current()
+
+
+@pytest.mark.parametrize("pointer", ["v0007\n", "garbage\n"])
+def test_a_rollback_repairs_a_damaged_pointer(tmp_path, pointer):
+    store = ProfileStore(tmp_path)
+    store.save_new_version(full_profile(), "ana")
+    store.save_new_version(full_profile().replace(thresholds=ThresholdsProfile(0.2, 0.4)), "ben")
+    (tmp_path / "current").write_text(pointer)
+    with pytest.raises(ProfileError, match="station-app profile rollback VERSION"):
+        store.current()
+    saved = store.rollback(1, "me")
+    assert saved.version == 3 and saved.based_on == 1
+    assert saved.note == "rollback to v0001; repaired the current pointer"
+    assert store.current().thresholds == full_profile().thresholds
+    # A save without a known base records none rather than a made-up one.
+    (tmp_path / "current").write_text(pointer)
+    assert store.save_new_version(full_profile(), "cara").based_on is None
+
+
+def test_a_save_expecting_another_current_version_is_refused(tmp_path):
+    store = ProfileStore(tmp_path)
+    with pytest.raises(ProfileConflict, match="v0001 is current, but this profile was built "
+                                              "on no version") as raised:
+        store.save_new_version(full_profile(), "ana")
+        store.save_new_version(full_profile(), "ben", expected_current=None)
+    assert raised.value.current == 1 and store.latest_version() == 1
+    assert store.save_new_version(full_profile(), "ben", expected_current=1).version == 2
 
 
 PROBLEMS = [

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from calibration.pin import PinRejected, PinStore, ScryptParameters
-from calibration.profile import (CameraProfile, LightingProfile, ProfileStore,
-                                 StationProfile, ThresholdsProfile)
+from calibration.profile import (CameraProfile, LightingProfile, ProfileConflict,
+                                 ProfileStore, StationProfile, ThresholdsProfile)
 from calibration.threshold_step import DEFAULT_METHOD, ValidationScores
 from calibration.wizard import (CalibrationWizard, ExposureStep, FlatFieldInput, FocusStep,
                                 GreyCardInput, StepNotDone, StepState, ThresholdInput,
@@ -161,6 +161,37 @@ def test_skipped_steps_keep_the_base_profile_sections(tmp_path, scenes):
     assert saved.based_on == 1 and profile.camera == base.camera
     assert profile.thresholds.ok_below == profile.thresholds.damaged_above != 0.25
     assert profile.note == "new scorer"
+
+
+def test_the_focus_step_does_not_pass_on_a_still_ring(tmp_path, scenes):
+    wizard = CalibrationWizard(ProfileStore(tmp_path), steps=[FocusStep()])
+    frame = Camera().grab(scenes["tray"].radiance)
+    results = [wizard.measure(frame) for _ in range(4)]
+    assert not any(result.passed for result in results) and not wizard.can_advance()
+    assert "has not changed enough" in results[-1].details[0]
+    assert "turn the focus ring through the sharpest point" in results[-1].details[0]
+    assert "80% of the best or below" in results[-1].criterion
+
+
+def test_saving_refuses_when_another_version_was_saved_while_open(tmp_path, scenes):
+    store = ProfileStore(tmp_path)
+    store.save_new_version(StationProfile(thresholds=ThresholdsProfile(0.25, 0.75)), "ana")
+    wizard = CalibrationWizard(store)
+    for step in wizard.steps:
+        wizard.skip("only checking the save")
+        wizard.advance()
+    # Meanwhile a replay fitted new thresholds (v2): saving now would restore v1's.
+    store.update_current("replay", "fitted", thresholds=ThresholdsProfile(0.3, 0.6))
+    with pytest.raises(ProfileConflict, match="version v0002 was saved while the wizard was "
+                                              "open .*reopen the wizard"):
+        wizard.save("ben")
+    assert store.current_version() == 2 and len(store.versions()) == 2
+    reopened = CalibrationWizard(store)
+    for step in reopened.steps:
+        reopened.skip("only checking the save")
+        reopened.advance()
+    saved = reopened.save("ben")
+    assert saved.based_on == 2 and store.current().thresholds.as_tuple() == (0.3, 0.6)
 
 
 def test_navigation_back_and_go_to(tmp_path, scenes):

@@ -77,13 +77,48 @@ def test_show_prints_the_current_or_a_given_version(config, store, capsys, monke
     assert "no profile v0007" in capsys.readouterr().err
 
 
-def test_rollback_without_a_pin_set_copies_the_old_version(config, store, capsys, monkeypatch):
-    assert run(["rollback", "1", "--author", "cara", "--note", "drift",
-                "--config", str(config)], monkeypatch) == 0
+def test_rollback_is_refused_until_a_pin_is_set(config, store, capsys, monkeypatch):
+    assert run(["rollback", "1", "--author", "cara", "--config", str(config)],
+               monkeypatch) == 1
+    assert ("no technician PIN is set: set one with `station-app profile set-pin`"
+            in capsys.readouterr().err)
+    assert store.current_version() == 2 and len(store.versions()) == 2
+    pins(config).set_pin("2580")
+    assert run(["rollback", "1", "--author", "cara", "--note", "drift", "--pin-stdin",
+                "--config", str(config)], monkeypatch, "2580\n") == 0
     assert "v0003 is a copy of v0001" in capsys.readouterr().out
     current = store.current()
     assert current.version == 3 and current.thresholds.ok_below == 0.3
     assert current.author == "cara" and current.note == "rollback to v0001: drift"
+
+
+def test_rollback_in_an_empty_store_needs_no_pin_and_says_what_is_missing(
+        config, capsys, monkeypatch):
+    assert run(["rollback", "1", "--author", "cara", "--config", str(config)],
+               monkeypatch) == 1
+    assert "no profile v0001" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("pointer", ["v0007\n", "garbage\n"])
+def test_a_damaged_current_pointer_is_repaired_by_the_rollback_it_names(
+        config, store, capsys, monkeypatch, pointer):
+    (store.root / "current").write_text(pointer)
+    pins(config).set_pin("2580")
+    assert run(["show", "--config", str(config)], monkeypatch) == 1
+    error = capsys.readouterr().err
+    assert "station-app profile rollback VERSION" in error
+    assert run(["show", "1", "--config", str(config)], monkeypatch) == 0
+    out = capsys.readouterr().out
+    assert "ok_below: 0.3" in out and "no version is current" in out
+    assert run(["list", "--config", str(config)], monkeypatch) == 0
+    assert "no version is current" in capsys.readouterr().out
+    assert run(["rollback", "1", "--author", "me", "--pin-stdin", "--config", str(config)],
+               monkeypatch, "2580\n") == 0
+    assert "v0003 is a copy of v0001" in capsys.readouterr().out
+    current = store.current()
+    assert current.version == 3 and current.based_on == 1
+    assert current.note == "rollback to v0001; repaired the current pointer"
+    assert (store.root / "current").read_text() == "v0003\n"
 
 
 def test_rollback_asks_the_pin_when_one_is_set(config, store, capsys, monkeypatch):

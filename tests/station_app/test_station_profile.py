@@ -152,3 +152,54 @@ def test_the_station_lights_at_the_profile_level(config):
             assert [simulator.channel(c).percent for c in (1, 2)] == [37.5, 37.5]
         finally:
             lights.off()
+
+
+def test_a_profile_measured_in_other_frame_sizes_stops_the_station_with_the_fix(config, scene):
+    """The tray corners are frame pixels: a profile from 2048 x 1500 frames cannot place the
+    tray in the camera's 4096 x 3000 ones."""
+    half = StationProfile(tray=TrayProfile(
+        corners=tuple(map(tuple, (np.asarray(scene.corners) / 2).tolist())),
+        frame_size=(2048, 1500)))
+    ProfileStore(config.calibration.profile_dir).save_new_version(half, "ana", "other camera")
+    with pytest.raises(StationError, match=r"v0001: tray.frame_size is 2048x1500 but the "
+                                           r"camera delivers 4096x3000 frames.*recalibrate "
+                                           r"the tray step with `station-app calibrate`"):
+        open_station(config, start_scanner=False)
+
+
+def test_thresholds_fitted_on_other_model_versions_are_used_with_a_warning(config, scene,
+                                                                          caplog):
+    from calibration.thresholds import ThresholdProvenance
+
+    provenance = ThresholdProvenance(data_set="val-0412", model_versions={"scorer": "0.0.1"},
+                                     date="2025-01-01", method="fpr", parameters={},
+                                     expected_recall=0.9, expected_fpr=0.01)
+    ProfileStore(config.calibration.profile_dir).save_new_version(
+        _profile(scene.corners).replace(thresholds=ThresholdsProfile(0.2, 0.6, provenance)),
+        "ana", "old models")
+    with caplog.at_level("WARNING", logger="station_app.station"), \
+            open_station(config, start_scanner=False) as station:
+        assert station.thresholds == (0.2, 0.6)            # still used: the station runs
+        loaded = station.model_versions["scorer"]
+    assert loaded != "0.0.1"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"
+                and "fitted with other model versions" in r.getMessage()]
+    assert len(warnings) == 1 and f"scorer 0.0.1 (loaded: {loaded})" in warnings[0]
+    assert "v0001" in warnings[0]
+
+
+def test_thresholds_fitted_on_the_loaded_models_give_no_warning(config, scene, caplog):
+    from calibration.thresholds import ThresholdProvenance
+
+    with open_station(config, start_scanner=False) as station:   # which versions are loaded
+        loaded = dict(station.model_versions)
+    provenance = ThresholdProvenance(data_set="val", model_versions={"scorer": loaded["scorer"]},
+                                     date="2025-01-01", method="fpr", parameters={},
+                                     expected_recall=0.9, expected_fpr=0.01)
+    ProfileStore(config.calibration.profile_dir).save_new_version(
+        _profile(scene.corners).replace(thresholds=ThresholdsProfile(0.2, 0.6, provenance)),
+        "ana", "current models")
+    with caplog.at_level("WARNING", logger="station_app.station"), \
+            open_station(config, start_scanner=False):
+        pass
+    assert not [r for r in caplog.records if "other model versions" in r.getMessage()]

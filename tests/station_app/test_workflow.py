@@ -4,6 +4,7 @@ over a synthetic frame, the bundled segmenter and scorer. Time is a fake clock."
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -372,8 +373,22 @@ def test_state_changes_only_through_commands(station):
         workflow.state = State.VERDICT_SHOWN
     with pytest.raises(TypeError):
         workflow.submit(State.VERDICT_SHOWN)
+    with pytest.raises(AttributeError):
+        workflow.last_handled_at = 0.0
     public = {name for name in dir(workflow) if not name.startswith("_")}
-    assert public == {"state", "submit", "subscribe", "wait_until_idle", "close", "from_devices"}
+    assert public == {"state", "submit", "subscribe", "wait_until_idle", "close", "from_devices",
+                      "last_handled_at"}
+
+
+def test_last_handled_at_advances_when_a_tick_is_handled(station):
+    workflow, _, _, _, _ = station()
+    assert workflow.wait_until_idle()
+    before = workflow.last_handled_at
+    time.sleep(0.01)
+    workflow.submit(Tick())
+    assert workflow.wait_until_idle()
+    assert workflow.last_handled_at > before
+    assert workflow.last_handled_at <= time.monotonic()
 
 
 def test_stillness_detector_fires_once_per_settled_item(scene, tmp_path):

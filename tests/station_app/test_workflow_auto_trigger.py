@@ -281,3 +281,29 @@ def test_auto_trigger_settings_refuse_nonsense():
     with pytest.raises(ValueError, match="interval_s"):
         AutoTriggerSettings(interval_s=0)
     assert AutoTriggerSettings().detector(np.zeros((30, 40, 3), np.uint8)).still_frames == 4
+
+
+def test_close_during_live_view_switches_the_lights_off(station, simulator):
+    workflow, recorder, _, camera, _ = station()
+    _scan_item(workflow, recorder)
+    camera.wait_grabs(2)
+    assert _lit(simulator)
+    workflow.close()
+    assert _dark(simulator)
+
+
+def test_close_waits_for_a_live_view_grab_in_progress(station, simulator):
+    workflow, recorder, _, camera, _ = station()
+    _scan_item(workflow, recorder)
+    camera.wait_grabs(1)
+    camera.hold.clear()                              # the next grab hangs until released
+    assert camera.holding.wait(10.0)
+    closer = threading.Thread(target=workflow.close)
+    closer.start()
+    closer.join(0.3)
+    assert closer.is_alive()                         # close() waits for the grab in progress
+    camera.hold.set()
+    closer.join(10.0)
+    assert not closer.is_alive()
+    assert camera._inside == 0                       # no grab left to overlap camera.close()
+    assert _dark(simulator)

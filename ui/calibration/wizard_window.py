@@ -46,8 +46,8 @@ from PyQt6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel
                              QStackedWidget, QVBoxLayout, QWidget)
 
 from calibration.pin import PinStore
-from calibration.profile import (CameraProfile, LightingProfile, ProfileError, ProfileStore,
-                                 ProfileVersion, StationProfile)
+from calibration.profile import (REPAIR_HINT, CameraProfile, LightingProfile, ProfileError,
+                                 ProfileStore, ProfileVersion, StationProfile)
 from calibration.threshold_step import DEFAULT_METHOD, METHOD_CHOICES
 from calibration.tray_calibration import TrayNotFound
 from calibration.wizard import (CalibrationStep, CalibrationWizard, GreyCardInput, StepNotDone,
@@ -55,6 +55,7 @@ from calibration.wizard import (CalibrationStep, CalibrationWizard, GreyCardInpu
                                 central_region, open_wizard)
 from station_app.config import StationConfig
 from station_app.errors import StationError
+from station_app.station import lighting_settings
 from ui.calibration.frame_source import FrameSource, LiveFrame
 from ui.calibration.pin_dialog import PinDialog
 from ui.calibration.step_page import (BADGES, ScoreHistogram, StepPage, SummaryPage, button,
@@ -804,8 +805,11 @@ def camera_profile(config: StationConfig, base: StationProfile | None) -> Camera
                          pixel_format=camera.pixel_format, serial=camera.serial)
 
 
-def lighting_profile(config: StationConfig) -> LightingProfile:
-    lighting = config.lighting
+def lighting_profile(config: StationConfig,
+                     base: StationProfile | None = None) -> LightingProfile:
+    """The lighting the wizard calibrates at: the station's (the current profile's level,
+    else the configuration's), so the photometry is measured as the station will light."""
+    lighting = lighting_settings(config, base)
     return LightingProfile(brightness_percent=lighting.brightness_percent, mode=lighting.mode,
                            channels=tuple(lighting.channels),
                            pulse_width_us=lighting.pulse_width_us,
@@ -834,8 +838,9 @@ class CalibrationSession(QObject):
         try:
             self.base = self.store.current()
         except ProfileError as error:
-            raise StationError(f"calibration profile: {error}; fix it with `station-app "
-                               f"profile rollback VERSION`") from error
+            raise StationError(f"calibration profile: {error}"
+                               + ("" if REPAIR_HINT in str(error)
+                                  else f"; {REPAIR_HINT}")) from error
         self.window: CalibrationWindow | None = None
         self.lighting: Any = None
         self.error = ""               # why the devices did not open (shown in the dialog)
@@ -857,7 +862,7 @@ class CalibrationSession(QObject):
         calibration = self.config.calibration
         wizard = open_wizard(self.pins, pin, self.store, station_id=self.config.station.id,
                              camera=camera_profile(self.config, self.base),
-                             lighting=lighting_profile(self.config),
+                             lighting=lighting_profile(self.config, self.base),
                              tray_size_mm=(calibration.tray_width_mm,
                                            calibration.tray_height_mm))
         try:
@@ -884,7 +889,7 @@ class CalibrationSession(QObject):
                 camera.apply(camera.settings().replace(
                     exposure_us=wanted.exposure_us, gain_db=wanted.gain_db,
                     white_balance=tuple(wanted.white_balance)))
-            self.lighting = open_lighting(config.lighting)
+            self.lighting = open_lighting(lighting_settings(config, self.base))
         except (CameraError, ValueError) as error:
             camera.close()
             raise StationError(f"camera: cannot apply the current profile: {error}") from error

@@ -6,8 +6,9 @@ controller simulator on a pseudo-terminal, the profile store in ``tmp_path``. Th
 emulated camera serves a folder; the wizard's ``--image-source`` convention of one
 sub-folder per step (focus, exposure, uniformity, tray) stands for what the technician
 puts in the tray, and the window switches the camera to a step's folder when the step
-opens. The test itself switches to a blurred scene once, to stand for turning the focus
-ring past the sharp point. The camera's white balance is real (the driver applies it in
+opens. The focus step's folder shows the tray out of focus (the ring not turned yet); the
+test switches to a sharp scene and back, to stand for turning the focus ring through the
+sharp point. The camera's white balance is real (the driver applies it in
 software, the emulator has no balance ratios); the emulator ignores exposure, so the
 grey-card scene is drawn at the right level and only its colour cast needs correcting.
 The validation run is a run folder written with the replay's own ``ResultLog`` (a real
@@ -53,10 +54,11 @@ def write_png(folder: Path, rgb: np.ndarray) -> Path:
 
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory) -> Path:
-    """960 x 720 synthetic frames, one sub-folder per step, plus a blurred tray."""
+    """960 x 720 synthetic frames, one sub-folder per step (focus: out of focus), plus
+    the tray in focus."""
     root = tmp_path_factory.mktemp("calibration_scenes")
     frames = root / "frames"
-    write_png(frames / "focus", synthetic.tray_frame(cast=CAST))
+    write_png(frames / "focus", synthetic.tray_frame(cast=CAST, blur_sigma=3.0))
     # The card drawn at the target level: the emulator serves files as they are.
     card = synthetic.scene(card=True)
     write_png(frames / "exposure", synthetic.capture(card.radiance, exposure=1.03, cast=CAST))
@@ -64,7 +66,7 @@ def scenes(tmp_path_factory) -> Path:
     write_png(frames / "uniformity", synthetic.capture(empty.radiance, cast=CAST,
                                                         vignette=0.2))
     write_png(frames / "tray", synthetic.tray_frame(cast=CAST))
-    write_png(root / "focus-blurred", synthetic.tray_frame(cast=CAST, blur_sigma=3.0))
+    write_png(root / "focus-sharp", synthetic.tray_frame(cast=CAST))
     return root
 
 
@@ -157,16 +159,25 @@ def test_a_technician_calibrates_the_station_end_to_end(qtbot, config, scenes,
     qtbot.waitUntil(lambda: lights(session) == {ChannelMode.CONTINUOUS},  # lit, live view
                     timeout=WAIT_MS)
 
-    # 1. Focus: live readings on every frame; the bar climbs to the best seen.
+    # 1. Focus: live readings on every frame. The ring is not turned yet: however many
+    # readings of the same blurred tray come in, none passes.
     focus = wizard.get("focus")
     page = window.page("focus")
+    blurred, sharp = scenes / "frames" / "focus", scenes / "focus-sharp"
     assert window.focus_live and page.measure_button.text() == "Hold reading"
+    qtbot.waitUntil(lambda: focus.result is not None
+                    and focus.result.values.get("readings", 0) >= 4, timeout=WAIT_MS)
+    assert not focus.result.passed and "has not changed enough" in focus.result.details[0]
+    assert "80% of the best or below" in focus.result.criterion
+    qtbot.waitUntil(lambda: page.verdict.text() == "FAIL", timeout=WAIT_MS)
+    assert not window.next_button.isEnabled()
+    # Turning the ring to the sharp point: the bar climbs to the best seen and passes.
+    window.frames.set_image_source(sharp)
     qtbot.waitUntil(lambda: page.verdict.text() == "PASS", timeout=WAIT_MS)
-    assert focus.result.values["readings"] >= 3
     assert window.focus_bar.value() == 100 and "Best sharpness" in window.focus_best.text()
     assert window.next_button.isEnabled()
     # The ring turned past the sharp point: readings fall far below the best.
-    window.frames.set_image_source(scenes / "focus-blurred")
+    window.frames.set_image_source(blurred)
     qtbot.waitUntil(lambda: focus.result is not None and not focus.result.passed
                     and focus.result.values["relative_percent"] < 60, timeout=WAIT_MS)
     click(qtbot, page.measure_button)                             # Hold reading
@@ -183,9 +194,12 @@ def test_a_technician_calibrates_the_station_end_to_end(qtbot, config, scenes,
     click(qtbot, page.accept_button)
     assert focus.state is StepState.ACCEPTED and page.verdict.text() == "FAIL · ACCEPTED"
     assert window.next_button.isEnabled()
-    # Better: redo it with the ring back at the sharp point.
-    window.frames.set_image_source(scenes / "frames" / "focus")
+    # Better: redo it (from scratch, the ring still off), turning to the sharp point.
     click(qtbot, page.redo_button)
+    qtbot.waitUntil(lambda: focus.result is not None
+                    and focus.result.values.get("readings", 0) >= 2, timeout=WAIT_MS)
+    assert focus.state is StepState.FAILED
+    window.frames.set_image_source(sharp)
     qtbot.waitUntil(lambda: focus.state is StepState.PASSED, timeout=WAIT_MS)
     click(qtbot, page.measure_button)                             # Hold reading
     qtbot.waitUntil(lambda: settled(window), timeout=WAIT_MS)
@@ -411,3 +425,47 @@ def test_a_camera_that_does_not_open_is_told_in_the_pin_dialog(qtbot, tmp_path, 
     assert "9999-0000" in session.error
     with qtbot.waitSignal(session.finished, timeout=WAIT_MS):
         qtbot.mouseClick(session.dialog.cancel_button, Qt.MouseButton.LeftButton)
+
+
+def test_the_wizard_lights_at_the_station_level_and_refuses_to_overwrite_a_newer_version(
+        qtbot, config, scenes):
+    """The station lights at the current profile's level (station_app.station
+    ``lighting_settings``), so the wizard measures at it too; a version saved while the
+    window is open (a replay fitting thresholds) is not silently undone by saving."""
+    from calibration.profile import LightingProfile, StationProfile, ThresholdsProfile
+
+    store = ProfileStore(config.calibration.profile_dir)
+    assert config.lighting.brightness_percent != 37.5
+    store.save_new_version(StationProfile(
+        lighting=LightingProfile(brightness_percent=37.5, channels=(1, 2, 3, 4)),
+        thresholds=ThresholdsProfile(0.2, 0.7)), "ana", "lights at 37.5 %")
+    session = CalibrationSession(config, scenes / "frames", frame_interval_s=0.05)
+    qtbot.addWidget(session.dialog)
+    session.start()
+    session.dialog.entry.setText(PIN)
+    with qtbot.waitSignal(session.window_opened, timeout=WAIT_MS):
+        session.dialog.submit()
+    window = session.window
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: lights(session) == {ChannelMode.CONTINUOUS}, timeout=WAIT_MS)
+    simulator = session.lighting.simulator
+    assert {simulator.channel(c).percent for c in (1, 2, 3, 4)} == {37.5}
+    assert window.wizard.lighting.brightness_percent == 37.5
+    while window.wizard.step is not None:
+        qtbot.waitUntil(lambda: not window.busy, timeout=WAIT_MS)
+        window.page(window.wizard.step.id).reason.setText("checking the save only")
+        window.skip_step()
+        window.next()
+    qtbot.waitUntil(lambda: not window.busy, timeout=WAIT_MS)
+    # Meanwhile: `station-app replay --fit-thresholds` saves v0002.
+    store.update_current("replay", "fitted", thresholds=ThresholdsProfile(0.3, 0.6))
+    page = window.summary_page
+    page.author.setText("ben")
+    window.save()
+    qtbot.waitUntil(lambda: page.message.text().startswith("Not saved"), timeout=WAIT_MS)
+    assert ("Version v0002 was saved while the wizard was open" in page.message.text()
+            and "reopen the wizard" in page.message.text())
+    assert store.current_version() == 2 and store.current().thresholds.as_tuple() == (0.3, 0.6)
+    assert window.saved_version is None
+    with qtbot.waitSignal(session.finished, timeout=WAIT_MS):
+        window.close()
