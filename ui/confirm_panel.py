@@ -42,6 +42,7 @@ class ConfirmPanel(QWidget):
         self._likely: tuple[str, ...] = ()
         self._severity: Severity | None = None
         self._types: set[str] = set()
+        self._sent = False             # a Confirm is on its way: one press, one command
 
         self.agree_action = self._action("Agree", AGREE_KEYS, self.submit)
         self.clear_action = self._action("Clear choice", (CLEAR_KEY,), self.clear_selection)
@@ -92,6 +93,7 @@ class ConfirmPanel(QWidget):
         action.setShortcuts([QKeySequence(key) for key in keys])
         action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         action.setCheckable(checkable)
+        action.setAutoRepeat(False)    # a held key is one press, not a stream of them
         action.triggered.connect(slot)
         return action
 
@@ -106,13 +108,23 @@ class ConfirmPanel(QWidget):
         """A verdict waits for the associate: fresh choices, everything enabled."""
         self._label, self._likely = label, tuple(likely_types)
         self._severity, self._types = None, set()
+        self._sent = False
         self._set_enabled(True)
         self._refresh()
 
     def stop(self) -> None:
         """No verdict to confirm (or it is being saved): nothing can be pressed."""
+        self._sent = False
         self._set_enabled(False)
         self._refresh()
+
+    def resume(self) -> None:
+        """The Confirm sent was refused (CommandIgnored) and the verdict still waits: the
+        choices made are kept and can be pressed again."""
+        if self._sent and self._label is not None:
+            self._sent = False
+            self._set_actions_enabled(True)
+            self._refresh()
 
     @property
     def active(self) -> bool:
@@ -159,17 +171,24 @@ class ConfirmPanel(QWidget):
         return Confirm(agree=agrees, severity=self._severity, defect_types=self.types)
 
     def submit(self) -> None:
+        """Emit the Confirm once: everything stays disabled until the workflow answers
+        (a state change restarts or stops the panel; a refusal calls :meth:`resume`)."""
         command = self.build_confirm()
-        if command is not None and self.agree_action.isEnabled():
+        if command is not None and self.agree_action.isEnabled() and not self._sent:
+            self._sent = True
+            self._set_actions_enabled(False)
             self.confirm_requested.emit(command)
 
     # -- display ---------------------------------------------------------------------------
 
     def _set_enabled(self, enabled: bool) -> None:
-        for action in self.window_actions():
-            action.setEnabled(enabled)
+        self._set_actions_enabled(enabled)
         if not enabled:
             self._label = None
+
+    def _set_actions_enabled(self, enabled: bool) -> None:
+        for action in self.window_actions():
+            action.setEnabled(enabled)
 
     def _refresh(self) -> None:
         for severity, action in self.severity_actions.items():
@@ -190,7 +209,7 @@ class ConfirmPanel(QWidget):
             word = "Agree" if command.agree else "Save correction"
             text = f"{word}: " + " · ".join(chosen)
         self.agree_action.setText(text)
-        if self._label is not None:
+        if self._label is not None and not self._sent:
             self.agree_action.setEnabled(command is not None)
 
 

@@ -93,6 +93,8 @@ class OperatorWindow(QMainWindow):
         self._rejected_message = ""
         self._connected = True
         self._trigger_sent = False
+        self._back_sent = False        # one-shot guards like the trigger's: cleared by the
+        self._retry_sent = False       # next StateChanged or a CommandIgnored for them
         self._triggered_at: float | None = None
         self._awaiting_paint: set[str] = set()
         self.latencies_ms: list[float] = []
@@ -138,6 +140,7 @@ class OperatorWindow(QMainWindow):
         action.setShortcuts([QKeySequence(key) for key in keys if key])
         action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         action.setCheckable(checkable)
+        action.setAutoRepeat(False)    # a held key is one press, not a stream of commands
         action.triggered.connect(slot)
         self.addAction(action)
         return action
@@ -148,7 +151,7 @@ class OperatorWindow(QMainWindow):
                                            lambda: self.trigger(TriggerSource.BUTTON))
         self.pedal_action = self._action("Capture (pedal)", (pedal,),
                                          lambda: self.trigger(TriggerSource.PEDAL))
-        self.back_action = self._action("Back", (BACK_KEY,), lambda: self._send(Back()))
+        self.back_action = self._action("Back", (BACK_KEY,), self.back)
         self.retry_action = self._action("Retry", (RETRY_KEY,), self.retry)
         self.heatmap_action = self._action("Heatmap", (HEATMAP_KEY,), self._show_heatmap,
                                            checkable=True)
@@ -347,9 +350,20 @@ class OperatorWindow(QMainWindow):
         self._update_actions()
         self._send(Trigger(source))
 
+    def back(self) -> None:
+        """One press, one Back: a second Esc before the workflow answers would go back a
+        second step (VERDICT_SHOWN -> WAITING_FOR_ITEM -> SIGNED_IN, losing the item)."""
+        if self._back_sent or self._state not in _BACK_STATES:
+            return
+        self._back_sent = True
+        self._update_actions()
+        self._send(Back())
+
     def retry(self) -> None:
-        if self._state is State.FAULT:
+        if self._state is State.FAULT and not self._retry_sent:
+            self._retry_sent = True
             self._triggered_at = time.perf_counter()
+            self._update_actions()
             self._send(Retry())
 
     def scan_demo_item(self) -> None:
@@ -395,7 +409,13 @@ class OperatorWindow(QMainWindow):
             self.status_bar.show_notice(f"{event.command} ignored: {event.reason}")
             if event.command == "Trigger":
                 self._trigger_sent = False
-                self._update_actions()
+            elif event.command == "Back":
+                self._back_sent = False
+            elif event.command == "Retry":
+                self._retry_sent = False
+            elif event.command == "Confirm" and self._state is State.VERDICT_SHOWN:
+                self.confirm_panel.resume()
+            self._update_actions()
             if event.command == "SignIn" and self._state is State.SIGNED_OUT:
                 self.sign_in_message.setText(event.reason)
         elif isinstance(event, CaptureSaved):
@@ -430,7 +450,7 @@ class OperatorWindow(QMainWindow):
 
     def _apply_state(self, new: State, message: str, old: State | None = None) -> None:
         self._state = new
-        self._trigger_sent = False
+        self._trigger_sent = self._back_sent = self._retry_sent = False
         self._update_header()
         if new is State.SIGNED_OUT:
             self.pages.setCurrentWidget(self.sign_in_page)
@@ -552,9 +572,9 @@ class OperatorWindow(QMainWindow):
                                        and not self._trigger_sent)
         self.pedal_action.setEnabled(self.trigger_action.isEnabled()
                                      and bool(self.settings.pedal_key))
-        self.back_action.setEnabled(live and state in _BACK_STATES)
+        self.back_action.setEnabled(live and state in _BACK_STATES and not self._back_sent)
         fault = self._fault
-        self.retry_action.setEnabled(live and state is State.FAULT
+        self.retry_action.setEnabled(live and state is State.FAULT and not self._retry_sent
                                      and (fault is None or fault.recoverable))
         self.sign_out_action.setEnabled(live and state in _SIGN_OUT_STATES)
         entry = live and state in _ITEM_STATES

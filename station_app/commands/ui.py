@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from station_app.commands import add_common_options
@@ -28,9 +29,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from station_app.commands.demo import choose_mode
     from station_app.config import load_config
     from station_app.errors import StationError
 
+    # Qt aborts the whole process (SIGABRT, core dump) when it finds no display, so ask
+    # before anything creates the QApplication.
+    mode, reason = choose_mode(False, os.environ)
+    if mode != "window":
+        raise StationError(f"{reason}: the operator window needs a screen; set DISPLAY "
+                           "(or WAYLAND_DISPLAY), or run it in the kiosk session")
     config = load_config(args.config)
     socket_path = args.socket
     if socket_path is None:

@@ -234,6 +234,10 @@ class WorkflowClient:
                 reason = f"the station core's messages broke off: {error}"
             except OSError as error:
                 reason = f"connection to the station core lost ({error.strerror or error})"
+            except Exception as error:   # a bug or an unforeseen input: reconnect, never die
+                log.exception("the connection to the station core failed")
+                reason = f"the connection to the station core failed " \
+                         f"({type(error).__name__}: {error})"
             finally:
                 was_up = self._connected.is_set()
                 with self._send_lock:

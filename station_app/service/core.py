@@ -39,6 +39,8 @@ log = logging.getLogger("station_app.service.core")
 # Parts that must be up before the core reports READY=1.
 REQUIRED_FOR_READY = ("camera", "lights", "models")
 STOP_WAIT_S = 15.0   # for the step in progress at SIGTERM; below the unit's TimeoutStopSec
+STUCK_TICKS = 5      # ticks unhandled before the workflow counts as stuck ...
+STUCK_MIN_S = 2.0    # ... and never less than this (a slow serial command is not stuck)
 
 ServerFactory = Callable[[Any, Path, Callable[[], dict]], Any]
 
@@ -82,6 +84,7 @@ class StationCore:
         self._started = time.monotonic()
         self._unsubscribe: Callable[[], None] | None = None
         self._lights_check: LightsCheck | None = None
+        self._ticking_since: float | None = None   # time.monotonic() of the first Tick
 
     # -- control -------------------------------------------------------------------------
 
@@ -199,6 +202,8 @@ class StationCore:
         assert self.monitor is not None
         tick_s = self.config.service.tick_s
         while not self._stop.is_set():
+            if self._ticking_since is None:
+                self._ticking_since = time.monotonic()
             self.station.workflow.submit(Tick())
             self.monitor.step()
             self._stop.wait(tick_s)
@@ -211,7 +216,9 @@ class StationCore:
             "camera": lambda: camera_health(station.devices.camera),
             "lights": lights,
             "models": lambda: models_health(station.model_versions, station.runtime),
-            "workflow": lambda: workflow_health(station.workflow),
+            "workflow": lambda: workflow_health(
+                station.workflow, ticking_since=self._ticking_since,
+                stuck_after_s=max(STUCK_TICKS * config.service.tick_s, STUCK_MIN_S)),
             "disk": lambda: disk_health(station.store.root, config.data.min_free_gb),
         }
         return run_checks(checks)
@@ -247,6 +254,11 @@ class StationCore:
         if self.station is not None:
             self.notifier.stopping(f"stopping: {reason}")
             log.info("stopping (%s)", reason)
+            # No new work (a Trigger now would start a capture the close cuts off); front
+            # ends still get the events of the step in progress.
+            drain = getattr(self.server, "drain", None)
+            if callable(drain):
+                drain(f"the station core is stopping ({reason}); try again when it is back")
             if not self.station.workflow.wait_until_idle(STOP_WAIT_S):
                 log.warning("the step in progress did not finish within %.0f s; closing anyway",
                             STOP_WAIT_S)

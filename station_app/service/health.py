@@ -213,8 +213,19 @@ def models_health(model_versions: Mapping[str, str], runtime: str,
     return ComponentHealth.ok("models", f"{loaded} on {runtime or 'unknown runtime'}")
 
 
-def workflow_health(workflow: Any) -> ComponentHealth:
-    """The workflow's dispatcher thread, which makes every state change, is alive."""
+_ABSENT = object()
+
+
+def workflow_health(workflow: Any, *, stuck_after_s: float | None = None,
+                    ticking_since: float | None = None,
+                    clock: Callable[[], float] = time.monotonic) -> ComponentHealth:
+    """The workflow's dispatcher thread, which makes every state change, is alive and
+    not stuck in one command.
+
+    A live thread is not enough: a dispatcher blocked in a handler keeps the thread alive
+    and the watchdog fed while nothing is handled. So when the owner submits a ``Tick``
+    every few moments (``ticking_since``: ``time.monotonic()`` of its first), the
+    workflow's ``last_handled_at`` must have advanced within ``stuck_after_s``."""
     alive = getattr(workflow, "is_alive", None)
     if callable(alive):
         running = bool(alive())
@@ -228,6 +239,17 @@ def workflow_health(workflow: Any) -> ComponentHealth:
         return ComponentHealth.fail("workflow", "the workflow dispatcher has stopped; "
                                     "commands are no longer handled",
                                     "the core must restart (systemd does it via the watchdog)")
+    last = getattr(workflow, "last_handled_at", _ABSENT)
+    if (stuck_after_s is not None and ticking_since is not None and last is not _ABSENT
+            and (last is None or isinstance(last, (int, float)))):
+        since = ticking_since if last is None else max(float(last), ticking_since)
+        idle_s = clock() - since
+        if idle_s > stuck_after_s:
+            return ComponentHealth.fail("workflow", f"the workflow dispatcher has handled "
+                                        f"nothing for {idle_s:.0f} s although ticks are "
+                                        f"queued (state {state}): it is stuck in a command",
+                                        "the core must restart (systemd does it via the "
+                                        "watchdog); the log shows the command in progress")
     return ComponentHealth.ok("workflow", f"dispatcher running, state {state}")
 
 

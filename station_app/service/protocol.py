@@ -43,6 +43,7 @@ import json
 import math
 import socket
 import struct
+import time
 import types
 import typing
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ MAX_HEADER = 1024 * 1024
 """Largest JSON header in any frame."""
 MAX_ATTACHMENTS = 16
 MAX_ARRAY_DIMENSIONS = 8
+MAX_ARRAY_SIDE = 2**31 - 1     # per dimension; numpy refuses absurd shapes with ValueError
 ALIGNMENT = 8
 ARRAY_KINDS = "biuf"          # bool, signed, unsigned, float: no objects, strings or records
 
@@ -227,7 +229,12 @@ class _Arrays:
                              "attachment(s)")
         dtype, shape, offset = self.table[index]
         count = math.prod(shape)
-        return np.frombuffer(self.body, dtype=dtype, count=count, offset=offset).reshape(shape)
+        try:
+            return np.frombuffer(self.body, dtype=dtype, count=count,
+                                 offset=offset).reshape(shape)
+        except ValueError as error:   # numpy's own limits (e.g. too many elements)
+            raise _bad(path, f"attachment {index} ({dtype.str} {list(shape)}) cannot be "
+                             f"read: {error}") from None
 
 
 def encode_value(value: Any, tp: Any, arrays: _Arrays, path: str = "value") -> Any:
@@ -550,7 +557,9 @@ def _parse_header(raw: bytes) -> dict[str, Any]:
         raise ProtocolError("bad_json", f"header is not UTF-8 ({error})") from None
     try:
         header = json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constant)
-    except json.JSONDecodeError as error:
+    except ProtocolError:
+        raise
+    except ValueError as error:   # JSONDecodeError, or an integer past Python's digit limit
         raise ProtocolError("bad_json", f"header is not valid JSON ({error})") from None
     except RecursionError:
         raise ProtocolError("bad_json", "header JSON is nested too deeply") from None
@@ -577,9 +586,10 @@ def _attachment_table(entries: Any, body_length: int,
         dtype = _array_dtype(entry["dtype"], where)
         shape = entry["shape"]
         if (not isinstance(shape, list) or len(shape) > MAX_ARRAY_DIMENSIONS
-                or not all(type(n) is int and n >= 0 for n in shape)):
+                or not all(type(n) is int and 0 <= n <= MAX_ARRAY_SIDE for n in shape)):
             raise _bad(where, f"shape must be a list of at most {MAX_ARRAY_DIMENSIONS} "
-                              f"non-negative whole numbers, got {shape!r}")
+                              f"non-negative whole numbers (each at most {MAX_ARRAY_SIDE}), "
+                              f"got {shape!r}")
         position += _padding(position)
         nbytes = math.prod(shape) * dtype.itemsize
         if position + nbytes > body_length:
@@ -612,15 +622,29 @@ class IdleTimeout(Exception):
 
 
 def read_frame(sock: socket.socket, max_size: int, *, wait_s: float | None = None,
-               stop: typing.Callable[[], bool] = lambda: False) -> bytearray | None:
+               stop: typing.Callable[[], bool] = lambda: False,
+               frame_timeout_s: float | None = None) -> bytearray | None:
     """The body of the next frame, or None when the peer closed between frames (or
     ``stop()`` became true while waiting). The socket's own timeout bounds each wait;
     a frame that stops arriving part-way raises FramingError. ``wait_s`` bounds the wait
-    for a frame to start (IdleTimeout); None waits until data, EOF or ``stop()``."""
+    for a frame to start (IdleTimeout); None waits until data, EOF or ``stop()``.
+
+    ``frame_timeout_s`` bounds the whole frame from its first byte (checked after each
+    read, so it may run over by one socket timeout): a sender trickling a byte now and
+    then would otherwise hold the reader for ever. A server sets it for its clients'
+    small frames; a client reading the core's big events leaves it None."""
     waited = 0.0
+    deadline: float | None = None
     prefix = bytearray(4)
     view = memoryview(prefix)
     got = 0
+
+    def check_deadline(length: int | None) -> None:
+        if deadline is not None and time.monotonic() > deadline:
+            total = f"{length} bytes of a message" if length is not None else \
+                "the 4 length bytes"
+            raise FramingError("stalled", f"message not complete within "
+                                          f"{frame_timeout_s:g} s (got {got} of {total})")
     while got < 4:
         try:
             count = sock.recv_into(view[got:])
@@ -639,7 +663,11 @@ def read_frame(sock: socket.socket, max_size: int, *, wait_s: float | None = Non
                 raise FramingError("truncated", f"connection closed after {got} of the 4 "
                                                 "length bytes")
             return None
+        if deadline is None and frame_timeout_s is not None:
+            deadline = time.monotonic() + frame_timeout_s
         got += count
+        if got < 4:
+            check_deadline(None)
     (length,) = _U32.unpack(prefix)
     if length > max_size:
         raise FramingError("too_large", f"message of {length} bytes declared; the limit is "
@@ -660,6 +688,8 @@ def read_frame(sock: socket.socket, max_size: int, *, wait_s: float | None = Non
             raise FramingError("truncated", f"connection closed after {got} of {length} bytes "
                                             "of a message")
         got += count
+        if got < length:
+            check_deadline(length)
     return body
 
 

@@ -148,11 +148,12 @@ class _Connection:
         try:
             if self._handshake():
                 while not server.closing:
-                    body = read_frame(self.sock, MAX_CLIENT_MESSAGE, stop=lambda: server.closing)
+                    body = read_frame(self.sock, MAX_CLIENT_MESSAGE, stop=lambda: server.closing,
+                                      frame_timeout_s=server.stall_timeout_s)
                     if body is None:
                         break
                     try:
-                        self._handle(decode_message(body, CLIENT_KINDS))
+                        self._handle(_decode(body, CLIENT_KINDS))
                     except ProtocolError as error:
                         self.fail(error)
         except FramingError as error:
@@ -170,7 +171,8 @@ class _Connection:
         self.sock.settimeout(min(server.hello_timeout_s, server.stall_timeout_s))
         try:
             body = read_frame(self.sock, MAX_CLIENT_MESSAGE, wait_s=server.hello_timeout_s,
-                              stop=lambda: server.closing)
+                              stop=lambda: server.closing,
+                              frame_timeout_s=server.hello_timeout_s)
         except IdleTimeout:
             self.fail(FramingError("hello_timeout", f"no hello within "
                                                     f"{server.hello_timeout_s:.0f} s"))
@@ -178,7 +180,7 @@ class _Connection:
         if body is None:
             return False
         try:
-            hello = decode_message(body, frozenset({"hello"}))
+            hello = _decode(body, frozenset({"hello"}))
         except ProtocolError as error:
             self.fail(FramingError(error.code, f"the first message must be a hello: {error}"))
             return False
@@ -198,7 +200,13 @@ class _Connection:
 
     def _handle(self, message: Any) -> None:
         if isinstance(message, CommandMessage):
-            self.server.workflow.submit(message.command)
+            server = self.server
+            with server._drain_lock:      # once drain() returns, no command reaches it
+                refusal = server.draining
+                if not refusal:
+                    server.workflow.submit(message.command)
+            if refusal:
+                self.reply(ErrorReply("stopping", refusal, message.id))
         elif isinstance(message, StatusRequest):
             self.reply(StatusReply(self.server.status(), message.id))
         else:
@@ -213,6 +221,19 @@ class _Connection:
             self.sock.close()
         self.server._forget(self)
         log.info("%s disconnected", self.name)
+
+
+def _decode(body: bytearray, allowed: frozenset[str]) -> Any:
+    """decode_message, with any other failure on a whole frame turned into a refusal: the
+    stream is still in step, so the sender gets an error reply, not a dropped connection."""
+    try:
+        return decode_message(body, allowed)
+    except ProtocolError:
+        raise
+    except Exception as error:
+        log.exception("decoding a client's message failed")
+        raise ProtocolError("bad_message", f"the message cannot be read "
+                                           f"({type(error).__name__}: {error})") from None
 
 
 def _peer(sock: socket.socket) -> str:
@@ -248,6 +269,8 @@ class WorkflowServer:
         self.hello_timeout_s = hello_timeout_s
         self.stall_timeout_s = stall_timeout_s
         self.closing = False
+        self.draining = ""                         # why commands are refused (core stopping)
+        self._drain_lock = threading.Lock()
         self._lock = threading.Lock()              # tracked state + who gets events
         self._connections: list[_Connection] = []
         self._subscribers: list[_Connection] = []
@@ -281,6 +304,15 @@ class WorkflowServer:
         log.info("serving the inspection workflow on %s (protocol %d)", self.socket_path,
                  PROTOCOL_VERSION)
         return self
+
+    def drain(self, reason: str = "the station core is stopping; try again when it is "
+                                   "back") -> None:
+        """Refuse every command from now on (an ErrorReply with code "stopping" and
+        ``reason``) while events and status requests are still served: the core stops
+        taking work before it waits for the step in progress to finish."""
+        with self._drain_lock:
+            self.draining = reason or "the station core is stopping"
+        log.info("no longer passing commands to the workflow: %s", self.draining)
 
     def close(self) -> None:
         """Stop serving: end every connection, remove the socket file; the workflow runs on."""
@@ -341,8 +373,15 @@ class WorkflowServer:
         if len(os.fsencode(path)) > MAX_SOCKET_PATH:
             raise StationError(f"socket path {path} is {len(os.fsencode(path))} bytes; Unix "
                                f"sockets allow {MAX_SOCKET_PATH}: choose a shorter path")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._remove_stale()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._remove_stale()
+        except OSError as error:
+            raise StationError(f"cannot use the folder {path.parent} for the socket "
+                               f"{path.name}: {error.strerror or error}; make it a folder "
+                               "the core may "
+                               "write to, or set service.socket_path to another path") \
+                from error
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             listener.bind(os.fspath(path))

@@ -131,6 +131,17 @@ def test_the_ui_command_is_registered():
     assert str(args.socket) == "/run/x.sock" and callable(args.handler)
 
 
+def test_the_ui_without_a_screen_says_so_instead_of_aborting(tmp_path, monkeypatch, capsys):
+    """Qt aborts the process (SIGABRT) when it finds no display: refuse before that."""
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    config = write_station_config(tmp_path)
+    assert main(["ui", "--config", str(config), "--socket", str(tmp_path / "core.sock")]) == 1
+    error = capsys.readouterr().err
+    assert "station-app ui: no screen" in error
+    assert "set DISPLAY" in error and "kiosk session" in error
+
+
 def test_remote_window_runs_over_any_workflow_like_client(qapp, tmp_path):
     config = load_config(write_station_config(tmp_path))
     core = ScriptedCore()

@@ -73,6 +73,12 @@ def test_choices_stay_consistent_with_what_the_store_accepts(panel):
     assert panel.sent == [Confirm(agree=False, severity=Severity.MAJOR,
                                   defect_types=("missing_unit",))]
     _storable(panel.sent[0])
+    # Sent: nothing can be pressed until the workflow answers (one press, one Confirm).
+    assert not panel.clear_action.isEnabled() and not panel.agree_action.isEnabled()
+    panel.agree_action.trigger()
+    assert len(panel.sent) == 1
+    panel.resume()                                         # refused: choices kept, live again
+    assert panel.severity is Severity.MAJOR and panel.agree_action.isEnabled()
     panel.clear_action.trigger()
     assert panel.severity is None and panel.types == ()
 

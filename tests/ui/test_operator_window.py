@@ -19,8 +19,9 @@ import pytest
 from PyQt6.QtCore import Qt, QTimer
 
 from station_app.config import load_config
-from station_app.workflow import (Back, CaptureSaved, Confirm, ConfirmationSaved, Fault,
-                                  ItemRejected, SignOut, State, StateChanged, VerdictReady)
+from station_app.workflow import (Back, CaptureSaved, CommandIgnored, Confirm,
+                                  ConfirmationSaved, Fault, ItemRejected, SignOut, State,
+                                  StateChanged, VerdictReady)
 from station_app.workflow.commands import Severity
 from tests.ui.conftest import EventLog, ScriptedCore, SurfaceOnly
 from ui.app import demo_scanner, station_info
@@ -360,3 +361,84 @@ def test_the_window_over_the_station_core_socket(qtbot, station, events):
         window.close()
         client.close()
         server.close()
+
+
+def _scripted_window_at_verdict(qtbot) -> tuple[ScriptedCore, OperatorWindow]:
+    core = ScriptedCore()
+    window = OperatorWindow(core, load_config(None).ui, tick_interval_ms=0)
+    qtbot.addWidget(window)
+    window.resize(1600, 900)
+    window.show()
+    qtbot.keyClicks(window.badge_entry, "badge-8")
+    qtbot.keyClick(window.badge_entry, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.state is State.SIGNED_IN)
+    verdict = VerdictReady("c-3", "OK", 0.1, (), "low score", np.zeros((16, 16), np.float32),
+                           np.zeros((64, 64, 3), np.uint8), {"grab": 40.0})
+    core.send(_changed(State.SIGNED_IN, State.ITEM_IDENTIFIED),
+              _changed(State.ITEM_IDENTIFIED, State.WAITING_FOR_ITEM),
+              _changed(State.WAITING_FOR_ITEM, State.CAPTURING),
+              _changed(State.CAPTURING, State.PROCESSING), verdict,
+              _changed(State.PROCESSING, State.VERDICT_SHOWN, "OK: confirm."))
+    qtbot.waitUntil(lambda: window.state is State.VERDICT_SHOWN)
+    return core, window
+
+
+def _sent(core: ScriptedCore, name: str) -> int:
+    return [type(c).__name__ for c in core.commands].count(name)
+
+
+def test_no_action_repeats_while_its_key_is_held(qtbot):
+    _, window = _scripted_window_at_verdict(qtbot)
+    actions = window.actions()
+    assert window.back_action in actions and window.confirm_panel.agree_action in actions
+    assert [a.text() for a in actions if a.autoRepeat()] == []
+    window.close()
+
+
+def test_a_double_escape_sends_one_back_until_the_workflow_answers(qtbot):
+    """Two Backs would go VERDICT_SHOWN -> WAITING_FOR_ITEM -> SIGNED_IN: item code lost."""
+    core, window = _scripted_window_at_verdict(qtbot)
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert _sent(core, "Back") == 1 and not window.back_action.isEnabled()
+    core.send(CommandIgnored("Back", State.VERDICT_SHOWN, "busy"))    # refused: press again
+    qtbot.waitUntil(lambda: window.back_action.isEnabled())
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert _sent(core, "Back") == 2
+    core.send(_changed(State.VERDICT_SHOWN, State.WAITING_FOR_ITEM))  # answered: armed again
+    qtbot.waitUntil(lambda: window.state is State.WAITING_FOR_ITEM)
+    assert window.back_action.isEnabled()
+    window.close()
+
+
+def test_a_double_enter_sends_one_confirm_until_the_workflow_answers(qtbot):
+    core, window = _scripted_window_at_verdict(qtbot)
+    panel = window.confirm_panel
+    qtbot.keyClick(window, Qt.Key.Key_1)
+    qtbot.keyClick(window, Qt.Key.Key_Return)
+    qtbot.keyClick(window, Qt.Key.Key_Return)
+    assert _sent(core, "Confirm") == 1 and not panel.agree_action.isEnabled()
+    assert not panel.severity_actions[Severity.MAJOR].isEnabled()
+    core.send(CommandIgnored("Confirm", State.VERDICT_SHOWN, "not connected"))
+    qtbot.waitUntil(lambda: panel.agree_action.isEnabled())
+    assert panel.severity is Severity.NONE                # the choice was kept
+    qtbot.keyClick(window, Qt.Key.Key_Return)
+    qtbot.keyClick(window, Qt.Key.Key_Enter)
+    assert core.commands[-1] == Confirm(agree=True, severity=Severity.NONE)
+    assert _sent(core, "Confirm") == 2
+    window.close()
+
+
+def test_a_double_retry_sends_one_retry(qtbot):
+    core, window = _scripted_window_at_verdict(qtbot)
+    core.send(_changed(State.VERDICT_SHOWN, State.CONFIRMED),
+              Fault("storage", "Could not store the confirmation.", "associate",
+                    recoverable=True, capture_id="c-3"),
+              _changed(State.CONFIRMED, State.FAULT, "Could not store the confirmation."))
+    qtbot.waitUntil(lambda: window.retry_action.isEnabled())
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    assert _sent(core, "Retry") == 1 and not window.retry_action.isEnabled()
+    core.send(CommandIgnored("Retry", State.FAULT, "busy"))
+    qtbot.waitUntil(lambda: window.retry_action.isEnabled())
+    window.close()

@@ -208,6 +208,89 @@ def test_stop_says_stopping_and_closes_everything(tmp_path, frames, listener):
         assert not running.core.station.lighting_simulator.pty.is_plugged
 
 
+def _block_the_dispatcher(workflow, gate: threading.Event) -> threading.Event:
+    """The next event the workflow emits blocks its dispatcher (a listener runs on it)
+    until ``gate`` is set; returns an Event set once it is blocked."""
+    blocked = threading.Event()
+
+    def listener(event) -> None:
+        if not blocked.is_set():
+            blocked.set()
+            gate.wait(30)
+    workflow.subscribe(listener)
+    return blocked
+
+
+def test_a_stuck_dispatcher_fails_health_and_starves_the_watchdog(tmp_path, frames, listener):
+    """The dispatcher thread stays alive but handles nothing: that is a failure too."""
+    from station_app.workflow import SignIn
+
+    gate = threading.Event()
+    with RunningCore(write_config(tmp_path, frames), listener) as running:
+        listener.wait_for(lambda m: "READY" in m, timeout_s=60)
+        workflow = running.core.station.workflow
+        blocked = _block_the_dispatcher(workflow, gate)
+        try:
+            workflow.submit(SignIn("associate-9"))
+            assert blocked.wait(10)
+            _, failed_at, failing = listener.wait_for(
+                lambda m: "workflow FAIL" in m.get("STATUS", ""), timeout_s=10)
+            assert "stuck in a command" in failing["STATUS"]
+            _, starved_at, _ = listener.wait_for(
+                lambda m: "watchdog no longer fed" in m.get("STATUS", ""), timeout_s=10)
+            assert starved_at - failed_at >= 0.9                  # the 1 s grace was given
+            pets_before = count_pets(listener)
+            time.sleep(0.5)
+            assert count_pets(listener) == pets_before
+        finally:
+            gate.set()
+        listener.wait_for(lambda m: m.get("STATUS", "").startswith("healthy"), timeout_s=10)
+    assert running.error is None
+
+
+def test_commands_during_the_stop_are_refused_and_never_reach_the_workflow(
+        tmp_path, frames, listener):
+    """systemctl stop while a step runs: the core waits for it, but a Trigger sent in that
+    wait must not start a capture that closing the station would cut off."""
+    from station_app.service.client import WorkflowClient
+    from station_app.workflow import CommandIgnored, ItemTyped, SignIn, State, Trigger
+
+    gate = threading.Event()
+    with RunningCore(write_config(tmp_path, frames), listener) as running:
+        listener.wait_for(lambda m: "READY" in m, timeout_s=60)
+        core = running.core
+        workflow = core.station.workflow
+        in_core: list = []
+        workflow.subscribe(in_core.append)
+        ui = WorkflowClient(core.socket_path, name="operator UI")
+        seen: list = []
+        ui.subscribe(seen.append)
+        try:
+            assert ui.wait_connected(10)
+            ui.submit(SignIn("associate-3"))
+            blocked = _block_the_dispatcher(workflow, gate)   # a step still in progress
+            ui.submit(ItemTyped("4006381333931"))
+            assert blocked.wait(10)
+            core.request_stop("maintenance")
+            deadline = time.monotonic() + 10
+            while not core.server.draining:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            ui.submit(Trigger())
+            while not any(isinstance(e, CommandIgnored) for e in seen):
+                assert time.monotonic() < deadline, seen
+                time.sleep(0.01)
+            ignored = next(e for e in seen if isinstance(e, CommandIgnored))
+            assert ignored.command == "Trigger" and "stopping (maintenance)" in ignored.reason
+        finally:
+            gate.set()
+            running.thread.join(timeout=30)
+            ui.close()
+    assert running.error is None
+    assert workflow.state is State.WAITING_FOR_ITEM           # ItemTyped finished ...
+    assert not any(getattr(e, "new", None) is State.CAPTURING for e in in_core)  # ... no capture
+
+
 def test_a_station_that_cannot_open_never_says_ready(tmp_path, frames, listener):
     config = write_config(tmp_path, frames, "scanner:\n  driver: keyboard\n")
     text = config.read_text().replace("lighting:\n", "lighting:\n  driver: serial\n"

@@ -135,6 +135,19 @@ def test_models_workflow_and_disk():
     running.start()
     try:
         assert workflow_health(Workflow(running)).level is Level.OK
+        # Alive but stuck: ticks are queued, nothing handled for longer than allowed.
+        stuck = Workflow(running)
+        stuck.last_handled_at = 100.0
+        for now, level in ((102.0, Level.OK), (103.5, Level.FAIL)):
+            health = workflow_health(stuck, stuck_after_s=3.0, ticking_since=90.0,
+                                     clock=lambda: now)
+            assert health.level is level, health
+        assert "handled nothing for 4 s" in health.message and health.restart_helps
+        # Ticking began after the last command: counted from the first tick.
+        assert workflow_health(stuck, stuck_after_s=3.0, ticking_since=102.0,
+                               clock=lambda: 104.0).level is Level.OK
+        # Not ticked yet (the start-up check): no verdict on staleness.
+        assert workflow_health(stuck, stuck_after_s=3.0, clock=lambda: 500.0).level is Level.OK
     finally:
         alive.set()
         running.join()

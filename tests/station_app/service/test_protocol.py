@@ -172,6 +172,12 @@ def _body(header: Any, tail: bytes = b"", raw: bytes | None = None) -> bytearray
     return bytearray(struct.pack(">I", len(text)) + text + tail)
 
 
+def _padded(header: Any) -> bytearray:
+    """A body whose (empty) attachments start, aligned, exactly where it ends."""
+    length = len(json.dumps(header).encode())
+    return _body(header, b"\0" * (-(4 + length) % 8))
+
+
 def _command(name: str, fields: Any) -> dict:
     return {"kind": "command", "id": 3, "command": {"type": name, "fields": fields}}
 
@@ -235,6 +241,14 @@ MALFORMED = [
      "unknown dtype"),
     ("negative shape", _body(_verdict_header(shape=[-2, 2]), b"\0" * 16), "bad_message",
      "non-negative whole numbers"),
+    # Python's int limit and numpy's shape limits raise ValueError, never a ProtocolError
+    # of their own: a peer could kill a reader thread with them.
+    ("5000-digit number", _body(None, raw=b'{"kind": "status", "id": ' + b"9" * 5000 + b"}"),
+     "bad_json", "not valid JSON"),
+    ("side past 2**31", _padded(_verdict_header(shape=[0, 2**63])), "bad_message",
+     "each at most 2147483647"),
+    ("too many elements", _padded(_verdict_header(shape=[0] + [2**31 - 1] * 7)), "bad_message",
+     "cannot be read"),
     ("array past end", _body(_verdict_header(shape=[200, 200]), b"\0" * 16), "bad_frame",
      "runs past the end"),
     ("bytes after arrays", _body(_verdict_header(), b"\0" * 64), "bad_frame",

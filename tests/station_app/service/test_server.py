@@ -4,6 +4,7 @@ driven by WorkflowClient and by raw sockets that misbehave."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -12,6 +13,7 @@ import stat
 import struct
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -331,6 +333,11 @@ BAD_MESSAGES = [
     ("second hello", encode_message(Hello(PROTOCOL_VERSION)).tobytes(), "unexpected"),
     ("attachment from a client", body_frame(b'{"kind": "status", "attachments": '
                                             b'[{"dtype": "|u1", "shape": [1]}]}'), "bad_frame"),
+    # Python's int limit and numpy's shape limits: ValueError, once fatal to the connection.
+    ("5000-digit id", body_frame(b'{"kind": "status", "id": ' + b"9" * 5000 + b"}"),
+     "bad_json"),
+    ("shape past 2**31", body_frame(b'{"kind": "status", "attachments": [{"dtype": "|u1", '
+                                    b'"shape": [0, 9223372036854775808]}]}  '), "bad_message"),
 ]
 
 
@@ -434,6 +441,90 @@ def test_a_command_too_large_to_send_is_ignored_with_a_reason(core, clients):
     assert "limit is 65536" in ignored.reason
     client.submit(SignIn("badge-after"))             # the connection is still fine
     seen.wait_for(is_state(State.SIGNED_IN))
+
+
+class Trickle:
+    """Sends ``frame`` but its last byte, one byte every 0.2 s, from a thread of its own:
+    every single read on the server gets data long before any per-read timeout."""
+
+    def __init__(self, raw: Raw, frame: bytes) -> None:
+        self.raw, self.frame = raw, frame
+        self.stop = threading.Event()
+        self.started = time.monotonic()
+        self.thread = threading.Thread(target=self._send, daemon=True)
+        self.thread.start()
+
+    def _send(self) -> None:
+        for byte in self.frame[:-1]:
+            if self.stop.wait(0.2):
+                return
+            with contextlib.suppress(OSError):
+                self.raw.sock.send(bytes([byte]))
+
+    def __enter__(self) -> Trickle:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop.set()
+        self.thread.join(2)
+
+
+def test_a_client_trickling_its_hello_is_cut_off_at_the_hello_timeout(core):
+    """One byte now and then resets no per-read timeout: the whole frame has a deadline."""
+    station = core(max_clients=1, hello_timeout_s=0.5, stall_timeout_s=0.5)
+    raw = Raw(station.path, hello=False)
+    frame = encode_message(Hello(PROTOCOL_VERSION, "slow loris")).tobytes()
+    with Trickle(raw, frame) as trickle:               # the whole hello would take 14 s
+        reply = raw.next()
+        took = time.monotonic() - trickle.started
+    assert isinstance(reply, ErrorReply) and reply.code == "stalled", reply
+    assert "not complete within 0.5 s" in reply.message and took < 3.0, took
+    wait_until(lambda: station.server.client_count == 0, limit_s=3.0)
+    raw.close()
+
+
+def test_a_client_trickling_a_command_is_cut_off_at_the_stall_timeout(core):
+    station = core(stall_timeout_s=0.5)
+    raw = Raw(station.path)
+    assert isinstance(raw.next(), Snapshot)
+    frame = encode_message(CommandMessage(SignIn("badge-slow"), 9)).tobytes()
+    with Trickle(raw, frame) as trickle:
+        reply = raw.next()
+        took = time.monotonic() - trickle.started
+    assert isinstance(reply, ErrorReply) and reply.code == "stalled", reply
+    assert "not complete within 0.5 s" in reply.message and took < 3.0, took
+    assert station.workflow.state is State.SIGNED_OUT   # the command never arrived whole
+    raw.close()
+
+
+def test_a_draining_server_refuses_commands_but_still_answers_status(core, clients):
+    station = core()
+    client, seen = clients(station.path)
+    assert client.wait_connected(10)
+    station.server.drain("the station core is stopping (systemctl stop)")
+    client.submit(SignIn("badge-late"))
+    ignored = seen.wait_for(lambda e: isinstance(e, CommandIgnored))
+    assert ignored.command == "SignIn" and "stopping (systemctl stop)" in ignored.reason
+    raw = Raw(station.path)
+    raw.send(CommandMessage(SignIn("badge-raw"), 12))
+    reply = raw.next_not_event()
+    assert isinstance(reply, ErrorReply) and (reply.code, reply.id) == ("stopping", 12)
+    raw.send(StatusRequest(13))
+    assert raw.next_not_event().id == 13
+    raw.close()
+    assert station.workflow.wait_until_idle(5)
+    assert station.recorder.of(StateChanged) == []     # the workflow got nothing
+
+
+def test_a_socket_path_under_a_file_names_the_folder(core, tmp_path):
+    station = core()
+    blocker = tmp_path / "run"
+    blocker.write_text("a file where the socket folder should be")
+    for path in (blocker / "core.sock", blocker / "station" / "core.sock"):
+        with pytest.raises(StationError) as caught:
+            WorkflowServer(station.workflow, path).start()
+        assert str(path.parent) in str(caught.value)
+        assert "service.socket_path" in str(caught.value)
 
 
 def test_too_many_clients_are_refused_with_a_reason(core):
