@@ -609,6 +609,10 @@ class OperatorWindow(QMainWindow):
             if screen is not None:
                 self.setGeometry(screen.availableGeometry())
             self.showMaximized()
+        # Without a window manager nothing activates the window, and Qt's shortcuts (the
+        # pedal, Space, Enter...) only reach an active window.
+        self.raise_()
+        self.activateWindow()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._ticker.stop()
