@@ -443,6 +443,11 @@ class OperatorWindow(QMainWindow):
             self._shift_count = 0
         if new is State.SIGNED_OUT:
             self._operator, self._shift_count = "", 0
+        elif getattr(change, "operator", ""):
+            # The workflow keeps who is signed in and their count, so a window restarted
+            # mid-shift (over the core's socket) shows them again.
+            self._operator = change.operator
+            self._shift_count = change.confirmed_count
         if new is State.CAPTURING and self._triggered_at is None:
             self._triggered_at = time.perf_counter()     # triggered elsewhere (pedal, auto)
         self._item = change.item_identifier or ""

@@ -107,7 +107,7 @@ class StatusBar(QFrame):
         self.notice.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self._notice_timer = QTimer(self)
         self._notice_timer.setSingleShot(True)
-        self._notice_timer.timeout.connect(lambda: self.notice.setText(""))
+        self._notice_timer.timeout.connect(self.notice.clear)   # a Qt slot: gone with the label
         layout = QHBoxLayout(self)
         layout.setContentsMargins(14, 6, 14, 6)
         layout.setSpacing(24)

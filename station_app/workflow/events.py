@@ -18,6 +18,10 @@ class StateChanged:
     new: State
     message: str                       # what the screen should tell the associate now
     item_identifier: str | None = None
+    # Who is signed in and how many inspections they confirmed since: kept by the workflow,
+    # so a front end that restarts mid-shift shows them again.
+    operator: str = ""
+    confirmed_count: int = 0
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,7 @@ class _Session:
     retry: str = ""                             # the step a Retry re-attempts
     unsaved: CaptureRecord | None = None        # a frame the sink has not taken yet
     detector: StillnessDetector | None = None   # auto trigger; None until the empty tray
+    confirmed: int = 0                          # confirmations since sign-in
 
 
 class InspectionWorkflow:
@@ -282,7 +283,9 @@ class InspectionWorkflow:
             self._live_lights = False
             if new is not State.CAPTURING:       # a capture switches them off itself
                 self._run_on_worker(self._live_lights_off_step, job=None)
-        self._emit(StateChanged(old, new, message, self._session.item or None))
+        session = self._session
+        self._emit(StateChanged(old, new, message, session.item or None,
+                                operator=session.operator, confirmed_count=session.confirmed))
 
     def _ignore(self, command: Any, reason: str) -> None:
         self._emit(CommandIgnored(type(command).__name__, self._state, reason))
@@ -576,6 +579,7 @@ class InspectionWorkflow:
             self._on_processed(result)
         elif isinstance(result, _ConfirmationStored):
             self._emit(ConfirmationSaved(result.capture_id))
+            session.confirmed += 1
             session.item, session.capture_id, session.record = "", "", None
             session.confirmation, session.verdict_label = None, ""
             self._enter(State.SIGNED_IN, "Ready: scan the next item.")

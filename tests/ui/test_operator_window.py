@@ -346,6 +346,19 @@ def test_the_window_over_the_station_core_socket(qtbot, station, events):
         qtbot.waitUntil(lambda: window.shift_count == 1, timeout=WAIT_MS)
         assert station.store.get(verdict.capture_id).confirmation.confirmed_by == "badge-11"
 
+        # A window started mid-shift (the kiosk UI restarted) shows who is signed in and
+        # their count, from the core.
+        client2 = WorkflowClient(folder / "core.sock", name="restarted window")
+        restarted = OperatorWindow(client2, station.config.ui, tick_interval_ms=0)
+        qtbot.addWidget(restarted)
+        try:
+            qtbot.waitUntil(lambda: restarted.state is State.SIGNED_IN, timeout=WAIT_MS)
+            assert restarted.shift_count == 1
+            assert "badge-11" in restarted.operator_label.text()
+        finally:
+            restarted.close()
+            client2.close()
+
         server.close()                                       # the core goes away ...
         qtbot.waitUntil(lambda: window.banner.title.text() == "Not connected",
                         timeout=WAIT_MS)
