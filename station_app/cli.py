@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     "train",
     "evaluate",
     "replay",
+    "store",
     "compare",
     "bench",
     "demo",

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from station_app.commands import add_common_options
+from station_app.commands.pin_prompt import PinReader, require_technician_pin
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -128,40 +129,12 @@ def _show(store, version: str | None) -> int:
     return 0
 
 
-class _PinReader:
-    """PINs from the terminal (hidden) or, with --pin-stdin, from standard input lines."""
-
-    def __init__(self, from_stdin: bool) -> None:
-        self.from_stdin = from_stdin
-
-    def __call__(self, prompt: str) -> str:
-        from station_app.errors import StationError
-
-        if self.from_stdin:
-            line = sys.stdin.readline()
-            if not line:
-                raise StationError(f"--pin-stdin: standard input ended before the "
-                                   f"{prompt.rstrip(': ').lower()}")
-            return line.strip()
-        import getpass
-
-        try:
-            return getpass.getpass(prompt)
-        except EOFError:
-            raise StationError("no PIN given (no terminal? use --pin-stdin)") from None
-
-
 def _rollback(store, pins, args: argparse.Namespace) -> int:
     import getpass
 
-    from station_app.errors import StationError
-
-    read = _PinReader(args.pin_stdin)
-    if pins.is_set():
-        pins.verify(read("Technician PIN: "))
-    elif store.latest_version() is not None:   # a technician's action, as calibrate is
-        raise StationError("no technician PIN is set: set one with `station-app profile "
-                           "set-pin`, then run rollback again")
+    # A technician's action, as calibrate is; an empty store (first start) needs no PIN.
+    if pins.is_set() or store.latest_version() is not None:
+        require_technician_pin(pins, args.pin_stdin, "rollback")
     saved = store.rollback(args.version, args.author or getpass.getuser(), args.note)
     print(f"rolled back: {saved.label} is a copy of v{int(saved.based_on):04d} and is now "
           f"current (note: {saved.note})")
@@ -172,7 +145,7 @@ def _set_pin(pins, args: argparse.Namespace) -> int:
     from calibration.pin import check_new_pin
     from station_app.errors import StationError
 
-    read = _PinReader(args.pin_stdin)
+    read = PinReader(args.pin_stdin)
     current = None
     if pins.is_set():
         current = read("Current technician PIN: ")
