@@ -77,6 +77,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="data-set folder (must be empty or absent unless --force)")
     export.add_argument("--since", metavar="DATE", type=_time_argument,
                         help="only captures taken at or after DATE (YYYY-MM-DD or ISO time)")
+    export.add_argument("--until", metavar="DATE", type=_time_argument,
+                        help="only captures taken before DATE (YYYY-MM-DD or ISO time)")
     export.add_argument("--force", action="store_true",
                         help="export into a non-empty folder: split files are replaced, "
                              "images already copied there are reused")
@@ -336,6 +338,7 @@ def run_show(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from engines.dataset import available_splits
     from station_app.commands.dataset import run_check as check_dataset_command
+    from station_app.progress import ProgressBar
     from station_app.store import CaptureFilter, export_confirmed
 
     out: Path = args.out
@@ -344,12 +347,14 @@ def run_export(args: argparse.Namespace) -> int:
     if out.is_dir() and any(out.iterdir()) and not args.force:
         raise StationError(f"--out {out} is not empty: give an empty or new folder, or --force "
                            "to update the export there (split files replaced, images reused)")
-    since = f" since {args.since}" if args.since else ""
+    since = (f" since {args.since}" if args.since else "") + \
+        (f" until {args.until}" if args.until else "")
     with _open(args) as store:
         if store.count() == 0:
             raise StationError(f"the capture store {store.root} is empty: nothing to export; "
                                "the station stores captures as associates inspect items")
-        confirmed = len(store.list(CaptureFilter(confirmed=True, since=args.since)))
+        confirmed = len(store.list(CaptureFilter(confirmed=True, since=args.since,
+                                                 until=args.until)))
         if confirmed == 0:
             raise StationError(f"no confirmed captures{since} in {store.root}: associates "
                                "confirm captures at the station (`station-app store list "
@@ -357,7 +362,8 @@ def run_export(args: argparse.Namespace) -> int:
         before = set(available_splits(out)) if out.is_dir() else set()
         print(f"exporting {confirmed} confirmed capture{'s' if confirmed != 1 else ''}{since} "
               f"from {store.root} to {out}", flush=True)
-        summary = export_confirmed(store, out, since=args.since)
+        summary = export_confirmed(store, out, since=args.since, until=args.until,
+                                   progress=ProgressBar("export"))
     if summary.total_queries == 0:
         raise StationError(f"all {confirmed} confirmed captures{since} are gallery references, "
                            "so there is no query to export; export again after more "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -56,17 +57,21 @@ class ExportSummary:
 
 def export_confirmed(store: CaptureStore, out: str | Path,
                      fractions: dict[str, float] = DEFAULT_FRACTIONS,
-                     since: str | None = None) -> ExportSummary:
-    """Write the confirmed captures (taken at or after ``since``) under ``out``; splits with
-    no queries are not written. Existing split files are replaced, each atomically."""
+                     since: str | None = None, until: str | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> ExportSummary:
+    """Write the confirmed captures taken in [``since``, ``until``) under ``out``; splits
+    with no queries are not written. Existing split files are replaced, each atomically.
+    ``progress(done, total)`` is called after each confirmed capture is handled."""
     root = Path(out)
     queries: dict[str, list[QueryRecord]] = {split: [] for split in SPLITS}
     references: dict[str, list[ReferenceRecord]] = {split: [] for split in SPLITS}
-    for record in store.list(CaptureFilter(confirmed=True, since=since)):
-        if store.gallery.is_reference(record.capture_id):
-            continue
-        split = split_of(record.item_identifier, fractions)
-        queries[split].append(_query(store, root, record))
+    confirmed = store.list(CaptureFilter(confirmed=True, since=since, until=until))
+    for done, record in enumerate(confirmed, start=1):
+        if not store.gallery.is_reference(record.capture_id):
+            split = split_of(record.item_identifier, fractions)
+            queries[split].append(_query(store, root, record))
+        if progress is not None:
+            progress(done, len(confirmed))
     for split in SPLITS:
         items = sorted({query.item_identifier for query in queries[split]})
         for item in items:

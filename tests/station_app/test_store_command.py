@@ -211,6 +211,11 @@ def test_export_writes_a_data_set_the_checker_accepts_with_the_confirmations_as_
     assert store_cli(config, "export", "--out", str(out), "--force",
                      "--since", "2025-03-01T08:05:00+00:00") == 0
     assert "exporting 2 confirmed captures since" in capsys.readouterr().out
+    assert store_cli(config, "export", "--out", str(tmp_path / "early"),
+                     "--until", "2025-03-01T08:05:00+00:00") == 0
+    printed = capsys.readouterr()
+    assert "exporting 4 confirmed captures until" in printed.out
+    assert "export [" in printed.err                  # the copy shows its progress
 
 
 def test_export_runs_the_checker_and_fails_on_what_it_finds(config, root, tmp_path, capsys):
