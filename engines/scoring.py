@@ -41,7 +41,10 @@ class SupervisedScore:
 class SupervisedScorer:
     """Scores tray images and embeds crops with one scorer session."""
 
-    def __init__(self, session: InferenceSession, max_batch: int = 8) -> None:
+    def __init__(self, session: InferenceSession, max_batch: int = 8,
+                 size: int | None = None) -> None:
+        """``size``: the side the tray image is resized to; None is the size the model was
+        trained at (its manifest). The model takes any multiple of 32."""
         if session.manifest is None:
             raise ValueError(f"{session.onnx_path}: a scorer needs its manifest")
         missing = [name for name in SCORER_OUTPUTS if name not in {o.name for o in session.outputs}]
@@ -50,7 +53,11 @@ class SupervisedScorer:
         self.session = session
         spec = session.manifest.inputs[0]
         self.input_name = spec.name
-        self.size = int(spec.size[0]) if spec.size else int(spec.shape[-1])
+        self.trained_size = int(spec.size[0]) if spec.size else int(spec.shape[-1])
+        self.size = int(size) if size is not None else self.trained_size
+        if self.size < INPUT_MULTIPLE or self.size % INPUT_MULTIPLE:
+            raise ValueError(f"scorer input size {self.size} must be a positive multiple of "
+                             f"{INPUT_MULTIPLE}")
         self.mean = spec.mean or IMAGENET_MEAN
         self.std = spec.std or IMAGENET_STD
         self.max_batch = max(1, min(max_batch, session.max_batch or max_batch))

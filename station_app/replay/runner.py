@@ -97,7 +97,9 @@ def _write_run_info(run_dir: Path, info: dict[str, Any]) -> None:
 
 def _identity_of(info: dict[str, Any]) -> dict[str, Any]:
     """The parts of a run that must not change between an interrupted run and its resume."""
-    return {key: info.get(key) for key in ("source", "models", "thresholds", "options")}
+    identity = {key: info.get(key) for key in ("source", "models", "thresholds", "options")}
+    identity["resolution"] = (info.get("scoring") or {}).get("resolution")
+    return identity
 
 
 def _record_base(capture: ReplayCapture) -> dict[str, Any]:

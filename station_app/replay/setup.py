@@ -8,6 +8,7 @@ run says exactly what produced its numbers and a resume cannot silently switch m
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from engines.verdict import DecisionThresholds
 from station_app.config import StationConfig
 from station_app.errors import StationError
 from station_app.models import model_path, open_model
+
+log = logging.getLogger("station_app.replay")
 
 
 @dataclass
@@ -54,9 +57,14 @@ def open_replay_models(config: StationConfig, scorer_path: Path | None = None,
     scorer_path = Path(scorer_path or model_path(config.models, config.models.scorer))
     scorer_session = open_model(config.models, config.models.scorer, scorer_path)
     try:
-        scorer = SupervisedScorer(scorer_session, max_batch=batch_size)
+        scorer = SupervisedScorer(scorer_session, max_batch=batch_size,
+                                  size=config.models.score_resolution)
     except ValueError as error:
         raise StationError(str(error)) from error
+    if scorer.size != scorer.trained_size:
+        log.warning("scoring at %d px (models.score_resolution); the scorer was trained at %d px "
+                    "and its fusion and thresholds were fitted there: re-fit them on a "
+                    "validation replay at this size", scorer.size, scorer.trained_size)
     models: dict[str, Any] = {"scorer": _manifest_info(scorer_session)}
     fusion_path = Path(fusion_path) if fusion_path else scorer_path.with_name("fusion.yaml")
     if fusion_path.is_file():
@@ -89,6 +97,7 @@ def open_replay_models(config: StationConfig, scorer_path: Path | None = None,
     info = {"models": models,
             "thresholds": {"ok_below": thresholds.ok_below,
                            "damaged_above": thresholds.damaged_above},
-            "scoring": {"patch_settings": patch_settings.key_text(),
+            "scoring": {"resolution": scorer.size,
+                        "patch_settings": patch_settings.key_text(),
                         "comparison": repr(comparison), "cpu_count": os.cpu_count()}}
     return ReplayModels(inspector, info)

@@ -44,3 +44,16 @@ def test_bundled_scorer_scores_trays_and_embeds_crops(scorer):
     features = scorer.embed_batch(crops, 320)
     assert features.shape == (2, 112, 20, 20)
     assert np.isfinite(features).all() and not np.allclose(features[0], features[1])
+
+
+def test_the_scoring_size_is_chosen_by_the_caller(scorer):
+    """``models.score_resolution`` reaches the model: the heatmap grid follows the size
+    (stride 8), and a size the network cannot take is refused."""
+    tray = np.random.default_rng(1).integers(0, 256, (600, 600, 3), dtype=np.uint8)
+    assert scorer.size == scorer.trained_size == 512
+    assert scorer.score(tray).heatmap.shape == (64, 64)
+    smaller = SupervisedScorer(scorer.session, size=384)
+    assert smaller.size == 384 and smaller.trained_size == 512
+    assert smaller.score(tray).heatmap.shape == (48, 48)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        SupervisedScorer(scorer.session, size=500)

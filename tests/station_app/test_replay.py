@@ -130,6 +130,12 @@ def test_resume_with_other_settings_is_refused(tmp_path, dataset, scorer_onnx, c
     shutil.copytree(full_run, out)
     assert _replay(dataset, out, scorer_onnx, cache_dir, "--ok-below", "0.1") == 1
     assert "other settings" in capsys.readouterr().err
+    # Another scoring size (models.score_resolution) gives other scores: refused too.
+    config = tmp_path / "station.yaml"
+    config.write_text("models:\n  score_resolution: 384\n")
+    assert _replay(dataset, out, scorer_onnx, cache_dir, "--config", str(config)) == 1
+    assert "other settings" in capsys.readouterr().err
+    assert json.loads((full_run / "run.json").read_text())["scoring"]["resolution"] == 512
 
 
 def test_torn_last_line_is_dropped_and_that_capture_rescored(tmp_path, dataset, scorer_onnx,
