@@ -855,6 +855,8 @@ class CalibrationSession(QObject):
 
     def start(self) -> None:
         self.dialog.show()
+        self.dialog.raise_()
+        self.dialog.activateWindow()
 
     def _open_wizard(self, pin: str) -> CalibrationWizard:
         """The PIN first (nothing is touched before it), then camera and lights: a device
@@ -920,10 +922,19 @@ class CalibrationSession(QObject):
         window.closed.connect(self._closed)
         self.window = window
         frames.start()
+        # The station's screen often runs no window manager: size and activate the window
+        # ourselves, as the operator window does.
+        screen = window.screen()
         if self.config.ui.fullscreen:
+            if screen is not None:
+                window.setGeometry(screen.geometry())
             window.showFullScreen()
         else:
-            window.show()
+            if screen is not None:
+                window.setGeometry(screen.availableGeometry())
+            window.showMaximized()
+        window.raise_()
+        window.activateWindow()
         self.window_opened.emit(window)
 
     def _closed(self) -> None:
