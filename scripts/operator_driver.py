@@ -97,3 +97,25 @@ def key(window: Any, name: str) -> None:
 def type_text(widget: Any, text: str) -> None:
     from PyQt6.QtTest import QTest
     QTest.keyClicks(widget, text)
+
+
+def run_scripted_window(config: Any, frames: Any, run_dir: Any,
+                        script: Callable[[Any, Any], Step],
+                        on_ready: Callable[[Any, Any], None] | None = None) -> int:
+    """Open the demo operator window and run ``script(window, station)`` in it; the exit
+    code is 1 (with the error printed) when the script failed, else the window's."""
+    from ui.app import run_operator_window
+
+    runner: list[ScriptRunner] = []
+
+    def start(window: Any, station: Any) -> None:
+        if on_ready is not None:
+            on_ready(window, station)
+        runner.append(ScriptRunner(script(window, station)))
+        runner[0].start()
+
+    code = run_operator_window(config, frames, run_dir, demo=True, on_ready=start)
+    if runner and runner[0].failed:
+        print(runner[0].failed, file=sys.stderr)
+        return 1
+    return code

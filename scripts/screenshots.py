@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("PYLON_CAMEMU", "2")
 
-from operator_driver import ScriptRunner, ensure_display, key, type_text  # noqa: E402
+from operator_driver import ensure_display, key, run_scripted_window, type_text  # noqa: E402
 
 ITEM_CODE = "4006381333931"
 OK_BELOW_MARGIN = 0.2          # chosen frames score well clear of the thresholds
@@ -117,14 +117,12 @@ def main() -> int:
 
     from station_app.config import load_config
     from station_app.workflow import State
-    from ui.app import run_operator_window
 
     config_path = work / "station.yaml"
     config_path.write_text(f"data:\n  root: {work / 'data'}\n  min_free_gb: 0.1\n"
                            "ui:\n  fullscreen: true\n")
     config = load_config(config_path)
     args.out.mkdir(parents=True, exist_ok=True)
-    runner: list[ScriptRunner] = []
 
     def script(window, station):
         def verdict_on_screen(count: int):
@@ -156,15 +154,7 @@ def main() -> int:
                 key(window, "Return")
                 yield ready
 
-    def on_ready(window, station):
-        runner.append(ScriptRunner(script(window, station)))
-        runner[0].start()
-
-    code = run_operator_window(config, frames, work / "run", demo=True, on_ready=on_ready)
-    if runner and runner[0].failed:
-        print(runner[0].failed, file=sys.stderr)
-        return 1
-    return code
+    return run_scripted_window(config, frames, work / "run", script)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("PYLON_CAMEMU", "2")
 
-from operator_driver import ScriptRunner, ensure_display, key, type_text  # noqa: E402
+from operator_driver import ensure_display, key, run_scripted_window, type_text  # noqa: E402
 
 
 def main() -> int:
@@ -44,7 +44,6 @@ def main() -> int:
     from station_app.commands.emulator_frames import ensure_emulator_frames
     from station_app.config import load_config
     from station_app.workflow import State, VerdictReady
-    from ui.app import run_operator_window
 
     work = args.work or Path(tempfile.mkdtemp(prefix="ui-latency-"))
     config_path = work / "station.yaml"
@@ -54,7 +53,6 @@ def main() -> int:
     config = load_config(config_path)
     frames = ensure_emulator_frames(config.data.root / "emulator-frames")
     rows: list[tuple[str, float, float]] = []
-    runner: list[ScriptRunner] = []
 
     def script(window, station):
         arrived: list[float] = []
@@ -88,14 +86,9 @@ def main() -> int:
         size = window.size()
         print(f"platform {QGuiApplication.platformName()}, window {size.width()}x"
               f"{size.height()}, runtime {station.runtime}", flush=True)
-        runner.append(ScriptRunner(script(window, station)))
-        runner[0].start()
 
-    code = run_operator_window(config, frames, work / "run", demo=True, on_ready=on_ready)
-    if runner and runner[0].failed:
-        print(runner[0].failed, file=sys.stderr)
-        return 1
-    if rows:
+    code = run_scripted_window(config, frames, work / "run", script, on_ready)
+    if rows and code == 0:
         events = np.array([row[1] for row in rows])
         screen = np.array([row[2] for row in rows])
         print(f"trigger -> verdict on screen over {len(rows)} inspections: "
