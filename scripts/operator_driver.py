@@ -21,8 +21,9 @@ Step = Generator[Any, None, None]
 
 def ensure_display(argv: list[str], size: str = "1920x1080") -> None:
     """Re-run this script under ``xvfb-run`` when there is no screen (and it is there)."""
-    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") \
-            or os.environ.get("QT_QPA_PLATFORM") or os.environ.get("OPERATOR_DRIVER_XVFB"):
+    from station_app.commands import screens_set
+
+    if screens_set(os.environ) or os.environ.get("OPERATOR_DRIVER_XVFB"):
         return
     if shutil.which("xvfb-run") is None:
         sys.exit("no screen and no xvfb-run: apt-get install -y xvfb libxcb-icccm4 "

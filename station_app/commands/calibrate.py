@@ -6,9 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
-from station_app.commands import add_common_options
+from station_app.commands import add_common_options, screens_set
 
-SCREEN_VARIABLES = ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,8 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from station_app.config import load_config
     from station_app.errors import StationError
 
-    screens = [name for name in SCREEN_VARIABLES if os.environ.get(name)]
-    if not screens:
+    if not screens_set(os.environ):
         raise StationError("the calibration wizard needs a screen, and none of DISPLAY, "
                            "WAYLAND_DISPLAY or QT_QPA_PLATFORM is set: run it at the "
                            "station's screen, or over SSH with DISPLAY=:0 to show it there")

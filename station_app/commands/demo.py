@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Mapping
 
-from station_app.commands import add_common_options
+from station_app.commands import SCREEN_VARIABLES, add_common_options, screens_set
 
 log = logging.getLogger("station_app.demo")
 
@@ -44,15 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-SCREEN_VARIABLES = ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
-
-
 def choose_mode(headless: bool, environ: Mapping[str, str]) -> tuple[str, str]:
     """("window" or "headless", why): the window needs a screen, or a Qt platform that
     stands in for one (QT_QPA_PLATFORM, e.g. offscreen or xcb)."""
     if headless:
         return "headless", "--headless given"
-    screens = [name for name in SCREEN_VARIABLES if environ.get(name)]
+    screens = screens_set(environ)
     if not screens:
         return "headless", f"no screen: none of {', '.join(SCREEN_VARIABLES)} is set"
     return "window", f"{screens[0]}={environ[screens[0]]}"
