@@ -213,8 +213,6 @@ def models_health(model_versions: Mapping[str, str], runtime: str,
     return ComponentHealth.ok("models", f"{loaded} on {runtime or 'unknown runtime'}")
 
 
-_ABSENT = object()
-
 
 def workflow_health(workflow: Any, *, stuck_after_s: float | None = None,
                     ticking_since: float | None = None,
@@ -226,22 +224,13 @@ def workflow_health(workflow: Any, *, stuck_after_s: float | None = None,
     and the watchdog fed while nothing is handled. So when the owner submits a ``Tick``
     every few moments (``ticking_since``: ``time.monotonic()`` of its first), the
     workflow's ``last_handled_at`` must have advanced within ``stuck_after_s``."""
-    alive = getattr(workflow, "is_alive", None)
-    if callable(alive):
-        running = bool(alive())
-    else:
-        # InspectionWorkflow keeps its dispatcher thread private; a dead one means commands
-        # are queued forever, which only a restart cures.
-        thread = getattr(workflow, "_dispatcher", None)
-        running = thread is None or thread.is_alive()
     state = getattr(getattr(workflow, "state", None), "value", "?")
-    if not running:
+    if not workflow.is_alive():
         return ComponentHealth.fail("workflow", "the workflow dispatcher has stopped; "
                                     "commands are no longer handled",
                                     "the core must restart (systemd does it via the watchdog)")
-    last = getattr(workflow, "last_handled_at", _ABSENT)
-    if (stuck_after_s is not None and ticking_since is not None and last is not _ABSENT
-            and (last is None or isinstance(last, (int, float)))):
+    last = workflow.last_handled_at
+    if stuck_after_s is not None and ticking_since is not None:
         since = ticking_since if last is None else max(float(last), ticking_since)
         idle_s = clock() - since
         if idle_s > stuck_after_s:

@@ -214,6 +214,11 @@ class InspectionWorkflow:
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout_s)
 
+    def is_alive(self) -> bool:
+        """Whether the dispatcher still runs: a dead one leaves commands queued forever,
+        which only a restart cures (the service's health check asks)."""
+        return self._dispatcher.is_alive()
+
     @property
     def last_handled_at(self) -> float:
         """``time.monotonic()`` of when the dispatcher last finished handling a queued

@@ -377,7 +377,7 @@ def test_state_changes_only_through_commands(station):
         workflow.last_handled_at = 0.0
     public = {name for name in dir(workflow) if not name.startswith("_")}
     assert public == {"state", "submit", "subscribe", "wait_until_idle", "close", "from_devices",
-                      "last_handled_at"}
+                      "last_handled_at", "is_alive"}
 
 
 def test_last_handled_at_advances_when_a_tick_is_handled(station):
@@ -389,6 +389,14 @@ def test_last_handled_at_advances_when_a_tick_is_handled(station):
     assert workflow.wait_until_idle()
     assert workflow.last_handled_at > before
     assert workflow.last_handled_at <= time.monotonic()
+
+
+def test_is_alive_until_closed(station):
+    """The service's health check asks this instead of reaching into the workflow."""
+    workflow, _, _, _, _ = station()
+    assert workflow.is_alive()
+    workflow.close()
+    assert not workflow.is_alive()
 
 
 def test_stillness_detector_fires_once_per_settled_item(scene, tmp_path):

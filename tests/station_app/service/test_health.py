@@ -123,9 +123,13 @@ def test_models_workflow_and_disk():
 
     class Workflow:
         state = None
+        last_handled_at = None
 
         def __init__(self, thread):
-            self._dispatcher = thread
+            self._thread = thread
+
+        def is_alive(self):
+            return self._thread.is_alive()
     finished = threading.Thread(target=lambda: None)
     finished.start()
     finished.join()
