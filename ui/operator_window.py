@@ -443,7 +443,7 @@ class OperatorWindow(QMainWindow):
             self._shift_count = 0
         if new is State.SIGNED_OUT:
             self._operator, self._shift_count = "", 0
-        elif getattr(change, "operator", ""):
+        elif change.operator:
             # The workflow keeps who is signed in and their count, so a window restarted
             # mid-shift (over the core's socket) shows them again.
             self._operator = change.operator
