@@ -40,16 +40,8 @@ def run(args: argparse.Namespace) -> int:
         raise StationError(f"{reason}: the operator window needs a screen; set DISPLAY "
                            "(or WAYLAND_DISPLAY), or run it in the kiosk session")
     config = load_config(args.config)
-    socket_path = args.socket
-    if socket_path is None:
-        service = getattr(config, "service", None)
-        socket_path = getattr(service, "socket_path", None)
-    if socket_path is None:
-        raise StationError("no socket given: pass --socket PATH or set service.socket_path")
-    try:
-        from station_app.service.client import WorkflowClient
-    except ImportError as error:
-        raise StationError(f"the station core client is not available ({error})") from error
+    socket_path = args.socket or config.service.socket_path
+    from station_app.service.client import WorkflowClient
     from ui.app import run_remote_window
 
     log.info("connecting to the station core at %s", socket_path)
@@ -57,6 +49,4 @@ def run(args: argparse.Namespace) -> int:
     try:
         return run_remote_window(config, client)
     finally:
-        close = getattr(client, "close", None)
-        if callable(close):
-            close()
+        client.close()

@@ -256,9 +256,9 @@ class StationCore:
             log.info("stopping (%s)", reason)
             # No new work (a Trigger now would start a capture the close cuts off); front
             # ends still get the events of the step in progress.
-            drain = getattr(self.server, "drain", None)
-            if callable(drain):
-                drain(f"the station core is stopping ({reason}); try again when it is back")
+            if self.server is not None:
+                self.server.drain(f"the station core is stopping ({reason}); try again when "
+                                  "it is back")
             if not self.station.workflow.wait_until_idle(STOP_WAIT_S):
                 log.warning("the step in progress did not finish within %.0f s; closing anyway",
                             STOP_WAIT_S)
