@@ -1,6 +1,6 @@
-"""Offline replay: re-score a data set (later: the capture store) and measure the run.
+"""Offline replay: re-score a data set or the capture store and measure the run.
 
-``source`` says which captures to replay, ``results`` keeps the append-only per-capture
+``source`` and ``store_source`` say which captures to replay, ``results`` keeps the append-only per-capture
 log a run resumes from, ``predictions`` reads and writes ``capture_id,pred`` files,
 ``runner`` scores the captures, ``run_report`` turns a run folder into its report, and
 ``comparison`` sets two runs side by side.
