@@ -6,6 +6,11 @@ input ``image`` N×3×H×W (ImageNet mean/std, RGB; H and W multiples of 32); ou
 ``heatmap`` N×1×H/8×W/8 (probabilities) and ``features`` N×C×H/16×W/16 (generic ImageNet
 patch features for the reference comparison). The tray is scored at the manifest's
 input size; ``embed`` runs the same model at another size for item crops.
+
+Test-time views: with ``views`` 2 or 4 the tray is also scored mirrored (left-right, then
+top-bottom and both). A tray has no preferred orientation, so each view is an equally
+valid look at the same capture; probabilities are averaged as logits and each heatmap is
+mirrored back before averaging. It costs one scorer pass per view (batched).
 """
 
 from __future__ import annotations
@@ -21,6 +26,13 @@ from engines.taxonomy import DEFECT_TYPES
 
 SCORER_OUTPUTS: tuple[str, ...] = ("p_any", "p_major", "p_types", "heatmap", "features")
 INPUT_MULTIPLE = 32
+# Mirror views (flip left-right, flip top-bottom), in the order ``views`` takes them;
+# every one is its own inverse, so the same flips bring a view's heatmap back.
+VIEW_FLIPS: tuple[tuple[bool, bool], ...] = ((False, False), (True, False), (False, True),
+                                             (True, True))
+VIEW_CHOICES: tuple[int, ...] = (1, 2, 4)
+DEFAULT_VIEWS = 1
+PROBABILITY_CLIP = 1e-6
 
 
 @dataclass(frozen=True)
@@ -42,9 +54,12 @@ class SupervisedScorer:
     """Scores tray images and embeds crops with one scorer session."""
 
     def __init__(self, session: InferenceSession, max_batch: int = 8,
-                 size: int | None = None) -> None:
+                 size: int | None = None, views: int = DEFAULT_VIEWS) -> None:
         """``size``: the side the tray image is resized to; None is the size the model was
-        trained at (its manifest). The model takes any multiple of 32."""
+        trained at (its manifest). The model takes any multiple of 32. ``views``: 1, 2 or
+        4 mirrored looks at each tray, averaged (module docstring)."""
+        if views not in VIEW_CHOICES:
+            raise ValueError(f"views must be one of {VIEW_CHOICES}, got {views}")
         if session.manifest is None:
             raise ValueError(f"{session.onnx_path}: a scorer needs its manifest")
         missing = [name for name in SCORER_OUTPUTS if name not in {o.name for o in session.outputs}]
@@ -61,6 +76,7 @@ class SupervisedScorer:
         self.mean = spec.mean or IMAGENET_MEAN
         self.std = spec.std or IMAGENET_STD
         self.max_batch = max(1, min(max_batch, session.max_batch or max_batch))
+        self.views = views
 
     def _run(self, images: Sequence[np.ndarray], size: int) -> dict[str, np.ndarray]:
         if size % INPUT_MULTIPLE:
@@ -79,12 +95,20 @@ class SupervisedScorer:
         """RGB tray images (any size; resized to the model's) → one score each."""
         if not tray_images:
             return []
-        out = self._run(tray_images, self.size)
-        return [SupervisedScore(
-                    p_any=float(out["p_any"][i, 0]), p_major=float(out["p_major"][i, 0]),
-                    p_types={name: float(p) for name, p in zip(DEFECT_TYPES, out["p_types"][i])},
-                    heatmap=out["heatmap"][i, 0].astype(np.float32))
-                for i in range(len(tray_images))]
+        resized = [resize_square(image, self.size) for image in tray_images]
+        flips = VIEW_FLIPS[:self.views]
+        out = self._run([_mirror(image, flip) for image in resized for flip in flips], self.size)
+        scores = []
+        for i in range(len(tray_images)):
+            rows = slice(i * len(flips), (i + 1) * len(flips))
+            heatmaps = [_mirror(heat[0], flip) for heat, flip in zip(out["heatmap"][rows], flips)]
+            scores.append(SupervisedScore(
+                p_any=_mean_probability(out["p_any"][rows, 0]),
+                p_major=_mean_probability(out["p_major"][rows, 0]),
+                p_types={name: _mean_probability(out["p_types"][rows, k])
+                         for k, name in enumerate(DEFECT_TYPES)},
+                heatmap=np.mean(heatmaps, axis=0).astype(np.float32)))
+        return scores
 
     def embed(self, image: np.ndarray, size: int) -> np.ndarray:
         """Patch features C×(size/16)×(size/16) of an RGB image resized to ``size``²."""
@@ -95,3 +119,20 @@ class SupervisedScorer:
         if not images:
             raise ValueError("embed_batch needs at least one image")
         return self._run(images, size)["features"].astype(np.float32)
+
+
+def _mirror(image: np.ndarray, flip: tuple[bool, bool]) -> np.ndarray:
+    left_right, top_bottom = flip
+    if left_right:
+        image = image[:, ::-1]
+    if top_bottom:
+        image = image[::-1]
+    return np.ascontiguousarray(image) if left_right or top_bottom else image
+
+
+def _mean_probability(probabilities: np.ndarray) -> float:
+    """The probability of the mean logit: one confident view is not averaged away linearly."""
+    if len(probabilities) == 1:
+        return float(probabilities[0])
+    p = np.clip(probabilities.astype(np.float64), PROBABILITY_CLIP, 1.0 - PROBABILITY_CLIP)
+    return float(1.0 / (1.0 + np.exp(-np.mean(np.log(p / (1.0 - p))))))

@@ -161,6 +161,7 @@ class ModelSettings:
     scorer: str = setting(**_MODEL_NAME)
     engine_cache: Path = setting(empty_means_under_root="engine-cache")
     score_resolution: int = setting(choices=(256, 384, 512, 768, 1024), unit="pixels")
+    score_views: int = setting(choices=(1, 2, 4), unit="mirrored looks per tray")
 
 
 @dataclass(frozen=True)

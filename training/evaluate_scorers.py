@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from engines.fusion import FusionModel, load_fusion
+from engines.scoring import DEFAULT_VIEWS, VIEW_CHOICES
 from engines.reference import (ComparisonSettings, PatchSettings, ReferenceFeatureCache,
                                default_reference_cache_dir)
 from training.fusion_fit import ScoredQuery, open_scorer, score_split
@@ -61,8 +62,10 @@ def main(argv: Sequence[str] | None = None,
                         help="skip the supervised scores (e.g. with an untrained model file)")
     parser.add_argument("--cache", type=Path, default=default_reference_cache_dir())
     parser.add_argument("--out", type=Path, default=Path("runs/evaluate-scorers"))
+    parser.add_argument("--views", type=int, choices=VIEW_CHOICES, default=DEFAULT_VIEWS)
+    parser.add_argument("--size", type=int, default=None, help="scoring size (default: trained)")
     args = parser.parse_args(argv)
-    scorer, model_sha = open_scorer(args.scorer)
+    scorer, model_sha = open_scorer(args.scorer, views=args.views, size=args.size)
     cache = ReferenceFeatureCache(args.cache, model_sha, PatchSettings())
     def counter(done: int, total: int) -> None:
         if done == total or done % 25 == 0:

@@ -31,7 +31,7 @@ from engines.preprocess import read_mask, read_rgb
 from engines.reference import (ComparisonSettings, PatchSettings, ReferenceFeatureCache,
                                default_reference_cache_dir, file_identity)
 from engines.runtime import load_model
-from engines.scoring import SupervisedScorer
+from engines.scoring import DEFAULT_VIEWS, VIEW_CHOICES, SupervisedScorer
 
 logger = logging.getLogger("training.fusion_fit")
 DEFAULT_L2 = 1.0
@@ -142,11 +142,13 @@ def score_split(data: Path, split: str, scorer: SupervisedScorer, cache: Referen
     return scored
 
 
-def open_scorer(onnx_path: Path, threads: int = 2) -> tuple[SupervisedScorer, str]:
-    """A CPU scorer session and the model's sha256 (part of the reference cache key)."""
+def open_scorer(onnx_path: Path, threads: int = 2, views: int = DEFAULT_VIEWS,
+                size: int | None = None) -> tuple[SupervisedScorer, str]:
+    """A CPU scorer session and the model's sha256 (part of the reference cache key);
+    ``views`` and ``size`` as the station scores (``models.score_views``, ``score_resolution``)."""
     manifest = load_manifest(manifest_path_for(onnx_path))
     session = load_model(onnx_path, manifest, runtime="onnxruntime", threads=threads)
-    return SupervisedScorer(session), manifest.sha256
+    return SupervisedScorer(session, size=size, views=views), manifest.sha256
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -157,14 +159,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=default_reference_cache_dir())
     parser.add_argument("--split", default="validation")
     parser.add_argument("--l2", type=float, default=DEFAULT_L2)
+    parser.add_argument("--views", type=int, choices=VIEW_CHOICES, default=DEFAULT_VIEWS,
+                        help="test-time views, as the station's models.score_views")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    scorer, model_sha = open_scorer(args.scorer)
+    scorer, model_sha = open_scorer(args.scorer, views=args.views)
     cache = ReferenceFeatureCache(args.cache, model_sha, PatchSettings())
     queries = score_split(args.data, args.split, scorer, cache)
     model = fit_fusion(queries, {
         "data_set": str(args.data), "split": args.split, "scorer_sha256": model_sha,
         "patch_settings": cache.settings.key_text(), "comparison": repr(ComparisonSettings()),
+        "views": args.views, "resolution": scorer.size,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}, args.l2)
     save_fusion(model, args.out)
     logger.info("fusion written to %s: %s", args.out, model.to_dict()["coefficients"])

@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_scorers(args: argparse.Namespace) -> int:
     from engines.files import write_atomic
+    from station_app.config import load_config
     from station_app.errors import StationError
     from station_app.models import BUNDLED_MODELS
     from station_app.scorer_table import markdown_table, read_scores
@@ -44,10 +45,13 @@ def run_scorers(args: argparse.Namespace) -> int:
 
     if not (args.data / f"query-{args.split}.parquet").is_file():
         raise StationError(f"{args.data} has no query-{args.split}.parquet")
+    config = load_config(args.config)
     scorer = args.onnx or BUNDLED_MODELS / "scorer.onnx"
     code = evaluate_scorers.main(["--data", str(args.data), "--split", args.split,
                                   "--scorer", str(scorer),
                                   "--fusion", str(scorer.with_name("fusion.yaml")),
+                                  "--views", str(config.models.score_views),
+                                  "--size", str(config.models.score_resolution),
                                   "--out", str(args.out)],
                                  progress=ProgressBar(f"score {args.split} split"))
     if code:

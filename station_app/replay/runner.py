@@ -98,7 +98,9 @@ def _write_run_info(run_dir: Path, info: dict[str, Any]) -> None:
 def _identity_of(info: dict[str, Any]) -> dict[str, Any]:
     """The parts of a run that must not change between an interrupted run and its resume."""
     identity = {key: info.get(key) for key in ("source", "models", "thresholds", "options")}
-    identity["resolution"] = (info.get("scoring") or {}).get("resolution")
+    scoring = info.get("scoring") or {}
+    identity["resolution"] = scoring.get("resolution")
+    identity["views"] = scoring.get("views", 1)   # runs from before views existed used 1
     return identity
 
 

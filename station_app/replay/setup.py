@@ -58,7 +58,8 @@ def open_replay_models(config: StationConfig, scorer_path: Path | None = None,
     scorer_session = open_model(config.models, config.models.scorer, scorer_path)
     try:
         scorer = SupervisedScorer(scorer_session, max_batch=batch_size,
-                                  size=config.models.score_resolution)
+                                  size=config.models.score_resolution,
+                                  views=config.models.score_views)
     except ValueError as error:
         raise StationError(str(error)) from error
     if scorer.size != scorer.trained_size:
@@ -97,7 +98,7 @@ def open_replay_models(config: StationConfig, scorer_path: Path | None = None,
     info = {"models": models,
             "thresholds": {"ok_below": thresholds.ok_below,
                            "damaged_above": thresholds.damaged_above},
-            "scoring": {"resolution": scorer.size,
+            "scoring": {"resolution": scorer.size, "views": scorer.views,
                         "patch_settings": patch_settings.key_text(),
                         "comparison": repr(comparison), "cpu_count": os.cpu_count()}}
     return ReplayModels(inspector, info)

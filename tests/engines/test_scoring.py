@@ -150,3 +150,32 @@ def test_likely_types_orders_by_probability():
         "spillage": 0.7, "penetration": 0.95}, np.zeros((2, 2), np.float32))
     assert score.likely_types() == ["penetration", "spillage"]
     assert score.likely_types(0.8) == ["penetration"]
+
+
+@pytest.mark.parametrize("views", [2, 4])
+def test_mirrored_views_are_mirrored_back_before_averaging(scorer, views):
+    """Each view's heatmap is flipped back: the hot corner stays where it is (unmirrored, it
+    would be smeared into the mirrored corners)."""
+    image = _image(6)
+    image[:16, 40:] = 255
+    single = SupervisedScorer(scorer.session, views=1).score(image)
+    several = SupervisedScorer(scorer.session, views=views).score(image)
+    np.testing.assert_allclose(several.heatmap, single.heatmap, atol=1e-5)
+    assert several.p_any == pytest.approx(single.p_any, abs=1e-5)
+
+
+def test_every_view_is_scored_in_the_batch(scorer, monkeypatch):
+    fed = []
+    run = scorer.session.run
+    monkeypatch.setattr(scorer.session, "run", lambda feeds: fed.append(
+        len(feeds["image"])) or run(feeds))
+    SupervisedScorer(scorer.session, max_batch=8, views=4).score_batch([_image(7), _image(8)])
+    assert sum(fed) == 8
+
+
+def test_view_probabilities_are_averaged_as_logits_and_views_are_checked(scorer):
+    from engines.scoring import _mean_probability
+    assert _mean_probability(np.array([0.9, 0.5])) == pytest.approx(0.75)
+    assert _mean_probability(np.array([0.3], np.float32)) == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="views"):
+        SupervisedScorer(scorer.session, views=3)

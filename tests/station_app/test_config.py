@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from station_app.config import (
+    _constraint_of,
     SECTIONS,
     ConfigError,
     StationConfig,
@@ -50,6 +51,14 @@ def test_packaged_default_loads_and_validates(default):
     assert default.models.dir is None and default.camera.settings_file is None
     assert default.thresholds.ok_below <= default.thresholds.damaged_above
     assert isinstance(default.camera.white_balance, tuple)
+
+
+def test_scoring_views_agree_with_the_scorer(default):
+    """The config's choices and default are the scorer's (config stays free of engines)."""
+    from engines.scoring import DEFAULT_VIEWS, VIEW_CHOICES
+    field = next(f for f in dataclasses.fields(type(default.models)) if f.name == "score_views")
+    assert tuple(_constraint_of(field).choices) == VIEW_CHOICES
+    assert default.models.score_views == DEFAULT_VIEWS
 
 
 def test_packaged_default_sets_exactly_the_schema_keys():

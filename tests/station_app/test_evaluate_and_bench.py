@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 
@@ -45,3 +46,24 @@ def test_bench_prints_stages_and_writes_json(tmp_path, capsys):
         assert stage in printed
     assert figures["peak_memory_mib"] > 0
     assert "peak memory" in printed
+
+
+def test_evaluate_scorers_writes_the_table_and_scores_as_configured(small_dataset, tmp_path,
+                                                                    capsys):
+    """The Table 2 rows are printed and written; ``models.score_views`` from the station
+    config reaches the scorer (four looks give other P(any) than the default)."""
+    def p_any(out, *extra):
+        assert main(["evaluate", "scorers", "--data", str(small_dataset), "--split", "test",
+                     "--out", str(out), *extra]) == 0
+        with open(out / "scores.csv", newline="") as handle:
+            return [float(row["p_any"]) for row in csv.DictReader(handle)]
+
+    default = p_any(tmp_path / "default")
+    printed = capsys.readouterr().out
+    assert "| fused |" in printed and "| supervised alone |" in printed
+    assert (tmp_path / "default" / "table.md").read_text().strip() in printed
+    config = tmp_path / "station.yaml"
+    config.write_text("models:\n  score_views: 4\n")
+    four = p_any(tmp_path / "four", "--config", str(config))
+    assert len(default) == len(four) > 0
+    assert default != pytest.approx(four, abs=1e-6)

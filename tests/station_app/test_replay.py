@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from engines.scoring import DEFAULT_VIEWS
 from station_app.cli import main
 from station_app.config import load_config
 from station_app.replay import ReplayOptions, read_predictions, run_replay
@@ -135,7 +136,12 @@ def test_resume_with_other_settings_is_refused(tmp_path, dataset, scorer_onnx, c
     config.write_text("models:\n  score_resolution: 384\n")
     assert _replay(dataset, out, scorer_onnx, cache_dir, "--config", str(config)) == 1
     assert "other settings" in capsys.readouterr().err
-    assert json.loads((full_run / "run.json").read_text())["scoring"]["resolution"] == 512
+    # So do other test-time views (models.score_views).
+    config.write_text("models:\n  score_views: 4\n")
+    assert _replay(dataset, out, scorer_onnx, cache_dir, "--config", str(config)) == 1
+    assert "other settings" in capsys.readouterr().err
+    scoring = json.loads((full_run / "run.json").read_text())["scoring"]
+    assert scoring["resolution"] == 512 and scoring["views"] == DEFAULT_VIEWS
 
 
 def test_torn_last_line_is_dropped_and_that_capture_rescored(tmp_path, dataset, scorer_onnx,
