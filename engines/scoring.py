@@ -31,7 +31,7 @@ INPUT_MULTIPLE = 32
 VIEW_FLIPS: tuple[tuple[bool, bool], ...] = ((False, False), (True, False), (False, True),
                                              (True, True))
 VIEW_CHOICES: tuple[int, ...] = (1, 2, 4)
-DEFAULT_VIEWS = 1
+DEFAULT_VIEWS = 2
 PROBABILITY_CLIP = 1e-6
 
 
