@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True,
                         help="output folder: ONNX, manifest, checkpoint")
     parser.add_argument("--epochs", type=int, default=None,
-                        help="training epochs (default: segmenter 30, scorer 10)")
+                        help="training epochs (default: segmenter 30, scorer 14)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--size", type=int, default=None,
                         help="model input size in pixels (default: segmenter 256, scorer 512)")

@@ -52,7 +52,7 @@ HEATMAP_POS_WEIGHT = 5.0
 @dataclass(frozen=True)
 class ScorerOptions:
     size: int = 512
-    epochs: int = 10
+    epochs: int = 14
     batch_size: int = 8
     learning_rate: float = 1e-3        # heads; the fine-tuned backbone stages get a tenth
     weight_decay: float = 1e-4
