@@ -8,7 +8,12 @@ A logistic model (Platt-style, so the output is a probability) on a few features
 - ``has_references``: 1 when a reference comparison was made, else 0;
 - ``logit_p_any_with_references``: ``logit_p_any`` again but only when references exist,
   so the weight of the supervised evidence can change when references speak too (a
-  look-alike print is high on p_any but low against its references).
+  look-alike print is high on p_any but low against its references);
+- ``logit_item_p_any``, ``logit_item_p_major``: the item scorer's probabilities (the item
+  crop at about three times the tray's resolution on the item: faint scratches and a
+  missing blister unit that the tray view blurs away). Without an item score (no item
+  scorer configured, or no item mask) the tray scorer's values stand in, the best
+  estimate of the same quantity, so a fusion fitted with both still gives a sane score.
 
 Items without references use the same formula with the three reference terms zero; the
 fit (``training/fusion_fit.py``) includes every validation query once with and once
@@ -23,13 +28,14 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 import yaml
 
 FEATURE_NAMES: tuple[str, ...] = ("logit_p_any", "logit_p_major", "reference_score",
-                                  "has_references", "logit_p_any_with_references")
+                                  "has_references", "logit_p_any_with_references",
+                                  "logit_item_p_any", "logit_item_p_major")
 FEATURE_DEFINITIONS: dict[str, str] = {
     "logit_p_any": "log(p/(1-p)) of the supervised P(any defect), p clipped to [1e-4, 1-1e-4]",
     "logit_p_major": "log(p/(1-p)) of the supervised P(major defect), same clipping",
@@ -37,9 +43,20 @@ FEATURE_DEFINITIONS: dict[str, str] = {
                        "0 without references",
     "has_references": "1 when the item had at least one reference, else 0",
     "logit_p_any_with_references": "logit_p_any × has_references",
+    "logit_item_p_any": "log(p/(1-p)) of the item scorer's P(any defect), same clipping; "
+                        "logit_p_any when there is no item score",
+    "logit_item_p_major": "log(p/(1-p)) of the item scorer's P(major defect), same clipping; "
+                          "logit_p_major when there is no item score",
 }
 PROBABILITY_CLIP = 1e-4
 FORMAT_VERSION = 1
+
+
+class ItemScore(NamedTuple):
+    """The item scorer's two probabilities that the fusion uses."""
+
+    p_any: float
+    p_major: float
 
 
 class FusionError(ValueError):
@@ -77,23 +94,25 @@ class FusionModel:
         """The fallback before a fusion is fitted: the fused score is P(any) itself."""
         return cls(0.0, {"logit_p_any": 1.0}, provenance={"note": "identity on p_any; not fitted"})
 
-    def features(self, p_any: float, p_major: float,
-                 reference_score: float | None) -> dict[str, float]:
+    def features(self, p_any: float, p_major: float, reference_score: float | None,
+                 item: ItemScore | None = None) -> dict[str, float]:
         has_references = reference_score is not None and math.isfinite(reference_score)
-        any_logit = float(logit(p_any))
+        any_logit, major_logit = float(logit(p_any)), float(logit(p_major))
         return {
             "logit_p_any": any_logit,
-            "logit_p_major": float(logit(p_major)),
+            "logit_p_major": major_logit,
             "reference_score": ((reference_score - self.reference_centre) / self.reference_scale
                                 if has_references else 0.0),
             "has_references": 1.0 if has_references else 0.0,
             "logit_p_any_with_references": any_logit if has_references else 0.0,
+            "logit_item_p_any": float(logit(item.p_any)) if item else any_logit,
+            "logit_item_p_major": float(logit(item.p_major)) if item else major_logit,
         }
 
-    def contributions(self, p_any: float, p_major: float,
-                      reference_score: float | None) -> dict[str, float]:
+    def contributions(self, p_any: float, p_major: float, reference_score: float | None,
+                      item: ItemScore | None = None) -> dict[str, float]:
         """Each feature's share of the fused logit (for explaining a verdict)."""
-        values = self.features(p_any, p_major, reference_score)
+        values = self.features(p_any, p_major, reference_score, item)
         return {name: self.coefficients.get(name, 0.0) * values[name] for name in FEATURE_NAMES}
 
     def reference_evidence(self, p_any: float, p_major: float,
@@ -101,10 +120,12 @@ class FusionModel:
         """The reference comparison's push on the fused logit (positive: towards damage)."""
         return self.contributions(p_any, p_major, reference_score)["reference_score"]
 
-    def probability(self, p_any: float, p_major: float,
-                    reference_score: float | None = None) -> float:
-        """The fused, calibrated damage probability; ``reference_score`` None = no references."""
-        total = self.intercept + sum(self.contributions(p_any, p_major, reference_score).values())
+    def probability(self, p_any: float, p_major: float, reference_score: float | None = None,
+                    item: ItemScore | None = None) -> float:
+        """The fused, calibrated damage probability; ``reference_score`` None = no references,
+        ``item`` None = no item score."""
+        total = self.intercept + sum(
+            self.contributions(p_any, p_major, reference_score, item).values())
         return float(sigmoid(total))
 
     def to_dict(self) -> dict[str, Any]:

@@ -8,7 +8,9 @@ The item mask comes from the caller (a data set's mask, as the paper evaluates) 
 the inspector has an ``ItemExtractor``, from the segmenter; then the quality gates apply
 and a refused capture comes back as ``Refused`` with the gate codes, not as scores.
 Batches run the supervised scorer once for several tray images (one runtime call); the
-reference comparison stays per capture (its banks come from the feature cache).
+reference comparison stays per capture (its banks come from the feature cache). With an
+item scorer (``engines.item_scoring``) the item crops of the batch are scored too, in one
+more runtime call.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+import cv2
 import numpy as np
 
-from engines.fusion import FusionModel
+from engines.fusion import FusionModel, ItemScore
+from engines.item_crop import CropBox, square_item_crop
 from engines.item_extraction import ItemExtractor
+from engines.item_scoring import with_item_view
 from engines.quality_gates import QualityIssue
 from engines.reference import (ComparisonSettings, ReferenceFeatureCache, ReferenceResult,
                                compare, query_grid, reference_heatmap)
@@ -29,7 +34,8 @@ from engines.scoring import SupervisedScore, SupervisedScorer
 from engines.taxonomy import DEFECT_TYPES
 from engines.verdict import DecisionThresholds, Verdict, decide
 
-SUPERVISED_FEATURES = ("logit_p_any", "logit_p_major", "logit_p_any_with_references")
+SUPERVISED_FEATURES = ("logit_p_any", "logit_p_major", "logit_p_any_with_references",
+                       "logit_item_p_any", "logit_item_p_major")
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,8 @@ class CaptureScores:
     mask: np.ndarray | None                 # the item mask the scores used
     timings_ms: dict[str, float] = field(default_factory=dict)
     reference_result: ReferenceResult | None = None
+    item: SupervisedScore | None = None     # the item scorer's own score (crop grid heatmap)
+    item_box: CropBox | None = None         # where the item crop was cut, tray pixels
 
 
 @dataclass(frozen=True)
@@ -92,8 +100,11 @@ class Inspector:
                  fusion: FusionModel | None = None,
                  thresholds: DecisionThresholds | None = None,
                  comparison: ComparisonSettings = ComparisonSettings(),
-                 extractor: ItemExtractor | None = None, supervised: bool = True) -> None:
+                 extractor: ItemExtractor | None = None, supervised: bool = True,
+                 item_scorer: SupervisedScorer | None = None) -> None:
+        """``item_scorer``: scores the item crop too (needs the item mask); None = tray only."""
         self.scorer = scorer
+        self.item_scorer = item_scorer
         self.cache = cache
         self.fusion = fusion or FusionModel.supervised_only()
         self.thresholds = thresholds
@@ -120,14 +131,31 @@ class Inspector:
                 refused[index] = Refused(tuple(extracted.issues), timings[index])
         scoring = [i for i in range(len(captures)) if i not in refused]
         supervised = self._supervised(captures, scoring, timings)
+        items = self._items(captures, masks, scoring, timings)
         results: list[InspectionResult] = []
         for index, capture in enumerate(captures):
             if index in refused:
                 results.append(refused[index])
                 continue
             results.append(self._finish(capture, masks[index], supervised.get(index),
-                                        timings[index]))
+                                        timings[index], *items.get(index, (None, None))))
         return results
+
+    def _items(self, captures: Sequence[CaptureInput], masks: list[np.ndarray | None],
+               indices: list[int], timings: list[dict[str, float]]
+               ) -> dict[int, tuple[SupervisedScore, CropBox]]:
+        """The item scorer's score and crop box of each capture that has an item mask."""
+        indices = [i for i in indices if masks[i] is not None and np.any(masks[i])]
+        if self.item_scorer is None or not self.supervised or not indices:
+            return {}
+        started = time.perf_counter()
+        crops = [square_item_crop(captures[i].tray_image, _mask_for(captures[i], masks[i]))
+                 for i in indices]
+        scores = self.item_scorer.score_batch([crop for crop, _ in crops])
+        share = (time.perf_counter() - started) * 1000.0 / len(indices)
+        for index in indices:
+            timings[index]["item_scorer"] = share
+        return {index: (score, box) for index, score, (_, box) in zip(indices, scores, crops)}
 
     def _supervised(self, captures: Sequence[CaptureInput], indices: list[int],
                     timings: list[dict[str, float]]) -> dict[int, SupervisedScore]:
@@ -141,7 +169,9 @@ class Inspector:
         return dict(zip(indices, scores))
 
     def _finish(self, capture: CaptureInput, mask: np.ndarray | None,
-                supervised: SupervisedScore | None, timings: dict[str, float]) -> CaptureScores:
+                supervised: SupervisedScore | None, timings: dict[str, float],
+                item: SupervisedScore | None = None, item_box: CropBox | None = None
+                ) -> CaptureScores:
         reference = None
         if capture.references:
             if mask is None:
@@ -157,7 +187,12 @@ class Inspector:
                                  math.nan, None, mask, timings, reference)
         started = time.perf_counter()
         reference_score = None if reference is None else reference.score
-        fused = self.fusion.probability(supervised.p_any, supervised.p_major, reference_score)
+        item_score = ItemScore(item.p_any, item.p_major) if item is not None else None
+        tray_only = supervised
+        if item is not None and item_box is not None:
+            supervised = with_item_view(supervised, item, item_box, capture.tray_image.shape[:2])
+        fused = self.fusion.probability(tray_only.p_any, tray_only.p_major, reference_score,
+                                        item_score)
         reference_map = None
         if reference is not None:
             reference_map = reference_heatmap(reference, capture.tray_image.shape[0],
@@ -168,7 +203,7 @@ class Inspector:
         verdict = None
         if self.thresholds is not None:
             shares = self.fusion.contributions(supervised.p_any, supervised.p_major,
-                                               reference_score)
+                                               reference_score, item_score)
             verdict = decide(fused, self.thresholds, supervised.p_types, supervised.heatmap,
                              reference_map, reference_evidence=shares["reference_score"],
                              supervised_evidence=sum(shares[n] for n in SUPERVISED_FEATURES))
@@ -176,4 +211,12 @@ class Inspector:
         p_types = {name: supervised.p_types.get(name, math.nan) for name in DEFECT_TYPES}
         return CaptureScores(supervised.p_any, supervised.p_major, p_types, supervised.heatmap,
                              reference_score, reference_map, fused, verdict, mask, timings,
-                             reference)
+                             reference, item, item_box)
+
+
+def _mask_for(capture: CaptureInput, mask: np.ndarray) -> np.ndarray:
+    """The item mask at the tray image's size (a data set's mask may be read reduced)."""
+    height, width = capture.tray_image.shape[:2]
+    if mask.shape[:2] == (height, width):
+        return mask
+    return cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST)

@@ -103,9 +103,9 @@ class SupervisedScorer:
             rows = slice(i * len(flips), (i + 1) * len(flips))
             heatmaps = [_mirror(heat[0], flip) for heat, flip in zip(out["heatmap"][rows], flips)]
             scores.append(SupervisedScore(
-                p_any=_mean_probability(out["p_any"][rows, 0]),
-                p_major=_mean_probability(out["p_major"][rows, 0]),
-                p_types={name: _mean_probability(out["p_types"][rows, k])
+                p_any=mean_probability(out["p_any"][rows, 0]),
+                p_major=mean_probability(out["p_major"][rows, 0]),
+                p_types={name: mean_probability(out["p_types"][rows, k])
                          for k, name in enumerate(DEFECT_TYPES)},
                 heatmap=np.mean(heatmaps, axis=0).astype(np.float32)))
         return scores
@@ -130,7 +130,7 @@ def _mirror(image: np.ndarray, flip: tuple[bool, bool]) -> np.ndarray:
     return np.ascontiguousarray(image) if left_right or top_bottom else image
 
 
-def _mean_probability(probabilities: np.ndarray) -> float:
+def mean_probability(probabilities: np.ndarray) -> float:
     """The probability of the mean logit: one confident view is not averaged away linearly."""
     if len(probabilities) == 1:
         return float(probabilities[0])

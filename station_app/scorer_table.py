@@ -1,6 +1,8 @@
 """The scorers' results table in the paper's Table 2 format, from a per-query scores file.
 
-Rows: reference comparison alone, supervised alone, fused. Then AP_any per defect type
+Rows: reference comparison alone, supervised alone (the tray scorer, then the item-crop
+scorer), both supervised scorers fused without references, and fused. A scorer the file
+has no scores for (an old file, or no item scorer) is left out. Then AP_any per defect type
 (that type's queries against every good query) and for the look-alikes (every defective
 query against the good queries carrying damage-like artwork), per scorer.
 """
@@ -17,7 +19,9 @@ from calibration.metrics import MetricError, TABLE_COLUMNS, benchmark_metrics, b
 from engines.taxonomy import DEFECT_TYPES
 
 SCORERS = (("reference comparison alone", "reference_score"),
-           ("supervised alone", "p_any"),
+           ("supervised alone (tray)", "p_any"),
+           ("supervised alone (item crop)", "item_p_any"),
+           ("supervised, tray + item crop", "fused_without_references"),
            ("fused", "fused"))
 
 
@@ -36,8 +40,8 @@ def read_scores(path: Path) -> dict[str, np.ndarray]:
         "lookalike": np.array([row["lookalike"] == "1" for row in rows]),
         "types": np.array([row["defect_types"] for row in rows], dtype=object),
     }
-    for _, column in SCORERS:
-        columns[column] = np.array([number(row[column]) for row in rows])
+    for column in [column for _, column in SCORERS] + ["item_p_any"]:
+        columns[column] = np.array([number(row.get(column, "")) for row in rows])
     return columns
 
 
@@ -47,8 +51,10 @@ def _cell(value: float) -> str:
 
 def markdown_table(scores: dict[str, np.ndarray]) -> str:
     """Table 2 rows, then AP_any per defect type and for look-alikes, as Markdown."""
-    available = [(label, column) for label, column in SCORERS
-                 if np.isfinite(scores[column]).all()]
+    def scored(column: str) -> bool:
+        return bool(np.isfinite(scores[column]).all())
+    available = [(label, column) for label, column in SCORERS if scored(column)
+                 and (column != "fused_without_references" or scored("item_p_any"))]
     lines = ["| scorer | " + " | ".join(TABLE_COLUMNS) + " |",
              "|---|" + "---|" * len(TABLE_COLUMNS)]
     for label, column in available:

@@ -1,4 +1,5 @@
-"""Scores of one split by every scorer — reference alone, supervised alone, fused — per query.
+"""Scores of one split by every scorer — reference alone, supervised alone (tray, item crop),
+both supervised without references, fused — per query.
 
     .venv/bin/python -m training.evaluate_scorers --data /work/data/seg300 --split test \
         --scorer engines/models/scorer.onnx --fusion engines/models/fusion.yaml --out RUN
@@ -24,11 +25,12 @@ from engines.fusion import FusionModel, load_fusion
 from engines.scoring import DEFAULT_VIEWS, VIEW_CHOICES
 from engines.reference import (ComparisonSettings, PatchSettings, ReferenceFeatureCache,
                                default_reference_cache_dir)
-from training.fusion_fit import ScoredQuery, open_scorer, score_split
+from training.fusion_fit import (ScoredQuery, add_item_scorer_arguments, open_item_scorer,
+                                 open_scorer, score_split)
 
 SCORE_COLUMNS = ("capture_id", "defect", "major_defect", "defect_types", "lookalike",
-                 "defective_references", "p_any", "p_major", "reference_score", "fused",
-                 "fused_without_references")
+                 "defective_references", "p_any", "p_major", "item_p_any", "item_p_major",
+                 "reference_score", "fused", "fused_without_references")
 
 
 def write_scores(path: Path, queries: Sequence[ScoredQuery], fusion: FusionModel | None) -> Path:
@@ -40,12 +42,14 @@ def write_scores(path: Path, queries: Sequence[ScoredQuery], fusion: FusionModel
         writer.writerow(SCORE_COLUMNS)
         for q in queries:
             supervised = math.isfinite(q.p_any)
-            fused = (fusion.probability(q.p_any, q.p_major, q.reference_score)
+            fused = (fusion.probability(q.p_any, q.p_major, q.reference_score, q.item)
                      if fusion and supervised else None)
-            alone = fusion.probability(q.p_any, q.p_major, None) if fusion and supervised else None
+            alone = (fusion.probability(q.p_any, q.p_major, None, q.item)
+                     if fusion and supervised else None)
             writer.writerow([q.capture_id, int(q.defect), int(q.major_defect),
                              ",".join(q.defect_types), int(q.lookalike), q.defective_references,
-                             number(q.p_any), number(q.p_major), number(q.reference_score),
+                             number(q.p_any), number(q.p_major), number(q.item_p_any),
+                             number(q.item_p_major), number(q.reference_score),
                              number(fused), number(alone)])
     return path
 
@@ -64,14 +68,17 @@ def main(argv: Sequence[str] | None = None,
     parser.add_argument("--out", type=Path, default=Path("runs/evaluate-scorers"))
     parser.add_argument("--views", type=int, choices=VIEW_CHOICES, default=DEFAULT_VIEWS)
     parser.add_argument("--size", type=int, default=None, help="scoring size (default: trained)")
+    add_item_scorer_arguments(parser)
     args = parser.parse_args(argv)
     scorer, model_sha = open_scorer(args.scorer, views=args.views, size=args.size)
+    item_scorer = None if args.reference_only else open_item_scorer(args)[0]
     cache = ReferenceFeatureCache(args.cache, model_sha, PatchSettings())
     def counter(done: int, total: int) -> None:
         if done == total or done % 25 == 0:
             print(f"scoring {args.split}: {done}/{total}", file=sys.stderr, flush=True)
     queries = score_split(args.data, args.split, scorer, cache, ComparisonSettings(),
-                          supervised=not args.reference_only, progress=progress or counter)
+                          supervised=not args.reference_only, progress=progress or counter,
+                          item_scorer=item_scorer)
     fusion = None
     if not args.reference_only:
         fusion = load_fusion(args.fusion) if args.fusion.is_file() else FusionModel.supervised_only()

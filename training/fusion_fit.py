@@ -1,7 +1,7 @@
 """Fit the score fusion on the validation split and write ``fusion.yaml``.
 
-Each validation query is scored by the supervised model and, when its item has
-references, by the reference comparison. The logistic fusion (``engines.fusion``) is then
+Each validation query is scored by the supervised model (and the item scorer on its item
+crop, when one is given) and, when its item has references, by the reference comparison. The logistic fusion (``engines.fusion``) is then
 fitted by Newton's method (IRLS, plain numpy) with a small L2 penalty. Every query with
 references enters twice — once with its reference score and once as if it had none — so
 the no-reference branch is fitted on all queries and calibrated on its own, and a station
@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from engines.dataset import read_split
-from engines.fusion import FEATURE_NAMES, FusionModel, save_fusion
+from engines.fusion import FEATURE_NAMES, FusionModel, ItemScore, save_fusion
 from engines.inspection import CaptureInput, Inspector, ReferenceImage
 from engines.manifest import load_manifest, manifest_path_for
 from engines.preprocess import read_mask, read_rgb
@@ -35,7 +35,9 @@ from engines.scoring import DEFAULT_VIEWS, VIEW_CHOICES, SupervisedScorer
 
 logger = logging.getLogger("training.fusion_fit")
 DEFAULT_L2 = 1.0
-READ_REDUCTION = 2     # trays are read at 1024² (item crops are embedded at ≤ 320² anyway)
+# References are read at 1024² (their item crops are embedded at ≤ 320² anyway); queries at
+# full size when an item scorer looks at their item crop, as the station's 2048² tray.
+REFERENCE_READ_REDUCTION = 2
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,14 @@ class ScoredQuery:
     p_types: tuple[float, ...]
     reference_score: float | None
     defective_references: int = 0
+    item_p_any: float | None = None      # the item scorer's, when one scored the query
+    item_p_major: float | None = None
+
+    @property
+    def item(self) -> ItemScore | None:
+        if self.item_p_any is None or self.item_p_major is None:
+            return None
+        return ItemScore(self.item_p_any, self.item_p_major)
 
 
 # ---------------------------------------------------------------- fitting
@@ -79,29 +89,36 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = DEFAULT_L
     return float(weights[0]), weights[1:]
 
 
-def fusion_rows(queries: Sequence[ScoredQuery], model: FusionModel
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Feature matrix and labels: each query without references, plus once with them."""
+ITEM_FEATURES = ("logit_item_p_any", "logit_item_p_major")
+
+
+def fusion_rows(queries: Sequence[ScoredQuery], model: FusionModel,
+                names: Sequence[str] = FEATURE_NAMES) -> tuple[np.ndarray, np.ndarray]:
+    """Feature matrix (columns ``names``) and labels: each query without references, plus
+    once with them."""
     rows, labels = [], []
     for query in queries:
         variants = [None] + ([query.reference_score] if query.reference_score is not None else [])
         for reference_score in variants:
-            values = model.features(query.p_any, query.p_major, reference_score)
-            rows.append([values[name] for name in FEATURE_NAMES])
+            values = model.features(query.p_any, query.p_major, reference_score, query.item)
+            rows.append([values[name] for name in names])
             labels.append(query.defect)
     return np.asarray(rows, np.float64), np.asarray(labels, bool)
 
 
 def fit_fusion(queries: Sequence[ScoredQuery], provenance: dict, l2: float = DEFAULT_L2
                ) -> FusionModel:
-    """The fusion model fitted on scored validation queries."""
+    """The fusion model fitted on scored validation queries. The item features are fitted
+    only when every query has an item score (else they would copy the tray's logits)."""
     reference_scores = np.array([q.reference_score for q in queries if q.reference_score is not None])
     centre = float(np.median(reference_scores)) if len(reference_scores) else 0.0
     scale = float(np.std(reference_scores)) if len(reference_scores) > 1 else 1.0
     scaffold = FusionModel(0.0, {}, centre, scale if scale > 1e-6 else 1.0)
-    features, labels = fusion_rows(queries, scaffold)
+    with_items = bool(queries) and all(q.item is not None for q in queries)
+    names = [n for n in FEATURE_NAMES if with_items or n not in ITEM_FEATURES]
+    features, labels = fusion_rows(queries, scaffold, names)
     intercept, coefficients = fit_logistic(features, labels, l2)
-    return FusionModel(intercept, dict(zip(FEATURE_NAMES, map(float, coefficients))),
+    return FusionModel(intercept, dict(zip(names, map(float, coefficients))),
                        scaffold.reference_centre, scaffold.reference_scale,
                        provenance={**provenance, "fitted_rows": int(len(labels)),
                                    "fitted_defective_rows": int(labels.sum()), "l2": l2})
@@ -112,18 +129,24 @@ def fit_fusion(queries: Sequence[ScoredQuery], provenance: dict, l2: float = DEF
 
 def score_split(data: Path, split: str, scorer: SupervisedScorer, cache: ReferenceFeatureCache,
                 comparison: ComparisonSettings = ComparisonSettings(), supervised: bool = True,
-                progress: Callable[[int, int], None] | None = None) -> list[ScoredQuery]:
-    """Supervised and reference scores of every query of a split (reference banks cached)."""
+                progress: Callable[[int, int], None] | None = None,
+                item_scorer: SupervisedScorer | None = None) -> list[ScoredQuery]:
+    """Supervised (tray, and item crop with ``item_scorer``) and reference scores of every
+    query of a split (reference banks cached)."""
     dataset = read_split(data, split, check_files=False)
 
-    def load(image: str, mask: str) -> tuple[np.ndarray, np.ndarray]:
-        return (read_rgb(str(dataset.path(image)), READ_REDUCTION),
-                read_mask(str(dataset.path(mask)), READ_REDUCTION))
+    def load(image: str, mask: str, reduce: int = REFERENCE_READ_REDUCTION
+             ) -> tuple[np.ndarray, np.ndarray]:
+        return (read_rgb(str(dataset.path(image)), reduce),
+                read_mask(str(dataset.path(mask)), reduce))
 
-    inspector = Inspector(scorer, cache, comparison=comparison, supervised=supervised)
+    query_reduction = 1 if item_scorer is not None else REFERENCE_READ_REDUCTION
+
+    inspector = Inspector(scorer, cache, comparison=comparison, supervised=supervised,
+                          item_scorer=item_scorer)
     scored: list[ScoredQuery] = []
     for index, query in enumerate(dataset.queries):
-        image, mask = load(query.query_image, query.query_mask)
+        image, mask = load(query.query_image, query.query_mask, query_reduction)
         references = dataset.references_for(query.item_identifier)
         result = inspector.inspect(CaptureInput(image, mask, [
             ReferenceImage(file_identity(dataset.path(r.reference_image),
@@ -136,7 +159,9 @@ def score_split(data: Path, split: str, scorer: SupervisedScorer, cache: Referen
             capture_id=query.capture_id, defect=query.defect, major_defect=query.major_defect,
             defect_types=query.defect_types, lookalike=bool(query.extra.get("lookalike", False)),
             p_any=p_any, p_major=p_major, p_types=p_types, reference_score=reference_score,
-            defective_references=sum(bool(r.extra.get("defect", False)) for r in references)))
+            defective_references=sum(bool(r.extra.get("defect", False)) for r in references),
+            item_p_any=result.item.p_any if result.item else None,
+            item_p_major=result.item.p_major if result.item else None))
         if progress:
             progress(index + 1, len(dataset.queries))
     return scored
@@ -151,6 +176,30 @@ def open_scorer(onnx_path: Path, threads: int = 2, views: int = DEFAULT_VIEWS,
     return SupervisedScorer(session, size=size, views=views), manifest.sha256
 
 
+ITEM_SCORER_FILE = "item_scorer.onnx"
+
+
+def add_item_scorer_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--item-scorer", default=None,
+                        help=f"item-crop scorer ONNX (default: {ITEM_SCORER_FILE} beside "
+                             "--scorer when there is one; 'none' = tray scorer only)")
+    parser.add_argument("--item-views", type=int, choices=VIEW_CHOICES, default=1,
+                        help="test-time views of the item crop, as models.item_score_views")
+
+
+def open_item_scorer(args: argparse.Namespace) -> tuple[SupervisedScorer | None, str | None]:
+    """The item scorer the arguments name (None, None without one)."""
+    if args.item_scorer == "none":
+        return None, None
+    if args.item_scorer is None:
+        path = Path(args.scorer).with_name(ITEM_SCORER_FILE)
+        if not path.is_file():
+            return None, None
+    else:
+        path = Path(args.item_scorer)
+    return open_scorer(path, views=args.item_views)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True)
@@ -161,13 +210,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--l2", type=float, default=DEFAULT_L2)
     parser.add_argument("--views", type=int, choices=VIEW_CHOICES, default=DEFAULT_VIEWS,
                         help="test-time views, as the station's models.score_views")
+    add_item_scorer_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     scorer, model_sha = open_scorer(args.scorer, views=args.views)
+    item_scorer, item_sha = open_item_scorer(args)
     cache = ReferenceFeatureCache(args.cache, model_sha, PatchSettings())
-    queries = score_split(args.data, args.split, scorer, cache)
+    queries = score_split(args.data, args.split, scorer, cache, item_scorer=item_scorer)
+    items = ({"item_scorer_sha256": item_sha, "item_views": args.item_views,
+              "item_resolution": item_scorer.size} if item_scorer else {})
     model = fit_fusion(queries, {
         "data_set": str(args.data), "split": args.split, "scorer_sha256": model_sha,
+        **items,
         "patch_settings": cache.settings.key_text(), "comparison": repr(ComparisonSettings()),
         "views": args.views, "resolution": scorer.size,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}, args.l2)

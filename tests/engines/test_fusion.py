@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
 
 from engines.fusion import FEATURE_NAMES, FusionError, FusionModel, load_fusion, save_fusion
 
@@ -64,3 +65,24 @@ def test_a_bad_file_is_refused_naming_the_field(tmp_path, edit, field):
     with pytest.raises(FusionError, match=field) as error:
         load_fusion(path)
     assert str(path) in str(error.value)
+
+
+def test_without_an_item_score_the_tray_scores_stand_in():
+    from engines.fusion import ItemScore
+    model = FusionModel(0.2, {"logit_p_any": 0.5, "logit_item_p_any": 1.0,
+                              "logit_item_p_major": 0.3})
+    assert model.probability(0.6, 0.2) == pytest.approx(
+        model.probability(0.6, 0.2, None, ItemScore(0.6, 0.2)))
+    assert model.probability(0.6, 0.2, None, ItemScore(0.9, 0.2)) > model.probability(0.6, 0.2)
+
+
+def test_a_file_from_before_the_item_scorer_loads_with_item_weights_zero(tmp_path):
+    from engines.fusion import ItemScore
+    data = MODEL.to_dict()
+    for name in ("logit_item_p_any", "logit_item_p_major"):
+        del data["coefficients"][name]
+    path = tmp_path / "fusion.yaml"
+    path.write_text(yaml.safe_dump(data))
+    loaded = load_fusion(path)
+    assert loaded.probability(0.4, 0.1, 0.27, ItemScore(0.99, 0.9)) == pytest.approx(
+        MODEL.probability(0.4, 0.1, 0.27))

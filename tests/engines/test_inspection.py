@@ -106,3 +106,56 @@ def test_segmenter_mode_reports_a_refused_capture_with_its_gate_code(tmp_path, t
                           extractor=extractor)
     result = inspector.inspect(CaptureInput(np.zeros((256, 256, 3), np.uint8)))
     assert isinstance(result, Refused) and result.codes == ("under_exposed",)
+
+
+def test_the_item_scorer_scores_the_item_crop_and_the_fusion_weighs_it(tmp_path, dataset,
+                                                                      trunk_scorer):
+    """The bundled scorer stands in as item scorer (what matters is where its input and
+    output go, not what it learnt)."""
+    from engines.fusion import ItemScore
+    from engines.item_crop import square_item_crop
+
+    scorer, sha = trunk_scorer
+    fusion = FusionModel(-0.5, {"logit_p_any": 0.5, "logit_item_p_any": 1.5,
+                                "reference_score": 2.0, "has_references": 0.3},
+                         reference_centre=0.1, reference_scale=0.05)
+    inspector = Inspector(scorer, ReferenceFeatureCache(tmp_path, sha, SETTINGS), fusion,
+                          DecisionThresholds(0.3, 0.7), item_scorer=scorer)
+    capture = _inputs(dataset)[0]
+    result = inspector.inspect(capture)
+    crop, box = square_item_crop(capture.tray_image, capture.mask)
+    direct = scorer.score(crop)
+    assert result.item_box == box
+    assert (result.item.p_any, result.item.p_major) == pytest.approx((direct.p_any,
+                                                                      direct.p_major), abs=1e-6)
+    assert result.p_any == pytest.approx(scorer.score(capture.tray_image).p_any, abs=1e-6)
+    assert result.fused == pytest.approx(fusion.probability(
+        result.p_any, result.p_major, result.reference_score, ItemScore(direct.p_any,
+                                                                        direct.p_major)))
+    assert result.fused != pytest.approx(fusion.probability(result.p_any, result.p_major,
+                                                            result.reference_score))
+    assert "item_scorer" in result.timings_ms
+    tray_only = Inspector(scorer, ReferenceFeatureCache(tmp_path, sha, SETTINGS), fusion)
+    assert (result.heatmap >= tray_only.inspect(capture).heatmap - 1e-6).all()
+
+    without_mask = inspector.inspect(CaptureInput(capture.tray_image))
+    assert without_mask.item is None and "item_scorer" not in without_mask.timings_ms
+    assert without_mask.fused == pytest.approx(fusion.probability(
+        without_mask.p_any, without_mask.p_major, None))
+
+
+def test_score_split_gives_the_item_scorer_the_full_resolution_crop(tmp_path, dataset,
+                                                                   trunk_scorer):
+    """Trays are read reduced for the tray scorer's sake; the item crop must not be cut
+    from such a tray, or the item scorer loses the resolution it exists for."""
+    from engines.item_crop import square_item_crop
+    from training.fusion_fit import score_split
+
+    scorer, sha = trunk_scorer
+    scored = score_split(dataset, "train", scorer, ReferenceFeatureCache(tmp_path, sha, SETTINGS),
+                         item_scorer=scorer)
+    split = read_split(dataset, "train", check_files=False)
+    for query, row in list(zip(split.queries, scored))[:2]:
+        tray = read_rgb(str(split.path(query.query_image)))
+        crop, _ = square_item_crop(tray, read_mask(str(split.path(query.query_mask))))
+        assert row.item_p_any == pytest.approx(scorer.score(crop).p_any, abs=1e-5)

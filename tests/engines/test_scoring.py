@@ -174,8 +174,8 @@ def test_every_view_is_scored_in_the_batch(scorer, monkeypatch):
 
 
 def test_view_probabilities_are_averaged_as_logits_and_views_are_checked(scorer):
-    from engines.scoring import _mean_probability
-    assert _mean_probability(np.array([0.9, 0.5])) == pytest.approx(0.75)
-    assert _mean_probability(np.array([0.3], np.float32)) == pytest.approx(0.3)
+    from engines.scoring import mean_probability
+    assert mean_probability(np.array([0.9, 0.5])) == pytest.approx(0.75)
+    assert mean_probability(np.array([0.3], np.float32)) == pytest.approx(0.3)
     with pytest.raises(ValueError, match="views"):
         SupervisedScorer(scorer.session, views=3)

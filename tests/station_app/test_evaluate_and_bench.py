@@ -39,8 +39,8 @@ def test_bench_prints_stages_and_writes_json(tmp_path, capsys):
     printed = capsys.readouterr().out
     figures = json.loads(out_file.read_text())
     for stage in ("demosaic", "tray_check", "tray_warp", "segmentation", "crop",
-                  "warp+segmentation+crop", "supervised", "reference", "fusion_verdict",
-                  "heatmap_render", "frame to verdict"):
+                  "warp+segmentation+crop", "supervised", "item_scorer", "reference",
+                  "fusion_verdict", "heatmap_render", "frame to verdict"):
         assert stage in figures["stages"], stage
         assert figures["stages"][stage]["runs"] == 2
         assert stage in printed
@@ -60,7 +60,7 @@ def test_evaluate_scorers_writes_the_table_and_scores_as_configured(small_datase
 
     default = p_any(tmp_path / "default")
     printed = capsys.readouterr().out
-    assert "| fused |" in printed and "| supervised alone |" in printed
+    assert "| fused |" in printed and "| supervised alone (tray) |" in printed
     assert (tmp_path / "default" / "table.md").read_text().strip() in printed
     config = tmp_path / "station.yaml"
     config.write_text("models:\n  score_views: 4\n")

@@ -52,3 +52,17 @@ def test_fitted_fusion_uses_references_and_is_calibrated_without_them():
 def test_fitting_needs_both_classes():
     with pytest.raises(ValueError):
         fit_logistic(np.zeros((5, 1)), np.zeros(5, bool))
+
+
+def test_item_scores_get_their_own_weight_only_when_every_query_has_one():
+    rng = np.random.default_rng(3)
+    queries = []
+    for query in _queries(600, 3):
+        # The item scorer sees what the tray scorer misses: informative about the label.
+        item = float(1 / (1 + np.exp(-(rng.normal(0, 0.5) + (2.0 if query.defect else -2.0)))))
+        queries.append(ScoredQuery(**{**query.__dict__, "item_p_any": item,
+                                      "item_p_major": item / 2}))
+    with_items = fit_fusion(queries, {})
+    assert with_items.coefficients["logit_item_p_any"] > with_items.coefficients["logit_p_any"] > 0
+    without = fit_fusion(queries[:-1] + [_queries(1, 9)[0]], {})   # one query lacks it
+    assert "logit_item_p_any" not in without.coefficients
