@@ -162,6 +162,10 @@ class ModelSettings:
     engine_cache: Path = setting(empty_means_under_root="engine-cache")
     score_resolution: int = setting(choices=(256, 384, 512, 768, 1024), unit="pixels")
     score_views: int = setting(choices=(1, 2, 4), unit="mirrored looks per tray")
+    item_scorer: str = setting(pattern=r"[A-Za-z0-9_.-]{0,64}",
+                               pattern_hint="use a model name of up to 64 letters, digits, '.', "
+                                            "'_' or '-', or \"\" to score the tray alone")
+    item_score_views: int = setting(choices=(1, 2, 4), unit="mirrored looks per item crop")
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,10 @@ def _reference_images(references):
             for tray, mask in references]
 
 
+# The inspector's stages, in pipeline order (item_scorer only with an item scorer).
+INSPECTION_STAGES = ("supervised", "item_scorer", "reference", "fusion_verdict")
+
+
 def run(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -91,10 +95,13 @@ def run(args: argparse.Namespace) -> int:
         timer = StageTimer()
         scorer_info = models.info["models"]["scorer"]
         fusion_info = models.info["models"]["fusion"]
+        item_info = models.info["models"].get("item_scorer")
+        item_text = f"v{item_info.get('version', '?')}" if item_info else "none"
         print(f"bench: {args.runs} runs after {args.warmup} warm-up (reference banks are built "
               f"in the warm-up, as the station caches them), runtime {session.name}, "
               f"segmenter v{session.manifest.version}, scorer {scorer_info.get('name', '?')} "
-              f"v{scorer_info.get('version', '?')}, fusion {fusion_info['name']}, frames "
+              f"v{scorer_info.get('version', '?')}, item scorer {item_text}, "
+              f"fusion {fusion_info['name']}, frames "
               f"{items[0][0].shape[1]}x{items[0][0].shape[0]}")
         warmup = max(args.warmup, len(prepared))
         for iteration in range(warmup + args.runs):
@@ -117,15 +124,16 @@ def run(args: argparse.Namespace) -> int:
             timer.add("demosaic", demosaic_ms)
             for stage, milliseconds in extracted.timings_ms.items():
                 timer.add(stage, milliseconds)
-            for stage in ("supervised", "reference", "fusion_verdict"):
-                timer.add(stage, result.timings_ms.get(stage, 0.0))
+            for stage in INSPECTION_STAGES:
+                if stage in result.timings_ms or stage != "item_scorer":
+                    timer.add(stage, result.timings_ms.get(stage, 0.0))
             timer.add("heatmap_render", render_ms)
             core = sum(extracted.timings_ms.get(stage, 0.0)
                        for stage in ("tray_warp", "exposure_check", "segmentation", "crop"))
             timer.add("warp+segmentation+crop", core)
             timer.add("frame to verdict", demosaic_ms + sum(extracted.timings_ms.values())
-                      + sum(result.timings_ms.get(stage, 0.0) for stage in
-                            ("supervised", "reference", "fusion_verdict")) + render_ms)
+                      + sum(result.timings_ms.get(stage, 0.0) for stage in INSPECTION_STAGES)
+                      + render_ms)
     summary = timer.summary()
     print(format_table(summary))
     peak = peak_memory_mib()

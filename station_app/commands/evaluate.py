@@ -39,19 +39,28 @@ def run_scorers(args: argparse.Namespace) -> int:
     from engines.files import write_atomic
     from station_app.config import load_config
     from station_app.errors import StationError
-    from station_app.models import BUNDLED_MODELS
+    from station_app.models import model_path
     from station_app.scorer_table import markdown_table, read_scores
     from training import evaluate_scorers  # engines only underneath; no torch
 
     if not (args.data / f"query-{args.split}.parquet").is_file():
         raise StationError(f"{args.data} has no query-{args.split}.parquet")
     config = load_config(args.config)
-    scorer = args.onnx or BUNDLED_MODELS / "scorer.onnx"
+    scorer = args.onnx or model_path(config.models, config.models.scorer)
+    item_scorer = "none"
+    if config.models.item_scorer:
+        item_path = model_path(config.models, config.models.item_scorer)
+        if not item_path.is_file():
+            raise StationError(f"item scorer {item_path} not found; set models.item_scorer: "
+                               '"" to evaluate the tray scorer alone')
+        item_scorer = str(item_path)
     code = evaluate_scorers.main(["--data", str(args.data), "--split", args.split,
                                   "--scorer", str(scorer),
                                   "--fusion", str(scorer.with_name("fusion.yaml")),
                                   "--views", str(config.models.score_views),
                                   "--size", str(config.models.score_resolution),
+                                  "--item-scorer", item_scorer,
+                                  "--item-views", str(config.models.item_score_views),
                                   "--out", str(args.out)],
                                  progress=ProgressBar(f"score {args.split} split"))
     if code:

@@ -30,6 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--extra-train", type=Path, action="append", default=[], metavar="DIR",
                         help="scorer: another data set whose train split is added to --data's "
                              "(repeatable); validation and test stay --data's")
+    parser.add_argument("--region", choices=("tray", "item"), default="tray",
+                        help="scorer: learn from the whole tray (the station's scorer) or the "
+                             "item crop (its item scorer, named item_scorer unless --name)")
+    parser.add_argument("--name", default=None,
+                        help="scorer: model name for the ONNX file and manifest (default: "
+                             "scorer, or item_scorer with --region item)")
     add_common_options(parser)
     parser.set_defaults(handler=run)
 
@@ -42,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         return run_scorer(args)
     if args.extra_train:
         raise StationError("--extra-train is for the scorer; the segmenter trains on --data")
+    if args.region != "tray" or args.name:
+        raise StationError("--region and --name are for the scorer; the segmenter has one input")
     try:
         from training.segmenter.train import SegmenterOptions, train_segmenter
     except ImportError as error:
@@ -69,8 +77,10 @@ def run_scorer(args: argparse.Namespace) -> int:
     size = args.size or defaults.size
     if size % 32:
         raise StationError(f"--size {size}: the scorer needs a multiple of 32")
+    name = args.name or ("item_scorer" if args.region == "item" else "scorer")
     options = ScorerOptions(size=size, epochs=args.epochs or defaults.epochs,
-                            batch_size=args.batch_size, seed=args.seed, device=args.device)
+                            batch_size=args.batch_size, seed=args.seed, device=args.device,
+                            region=args.region, name=name)
     bar = ProgressBar("train scorer")
     for extra in args.extra_train:
         if not (extra / "query-train.parquet").is_file():

@@ -101,6 +101,7 @@ def _identity_of(info: dict[str, Any]) -> dict[str, Any]:
     scoring = info.get("scoring") or {}
     identity["resolution"] = scoring.get("resolution")
     identity["views"] = scoring.get("views", 1)   # runs from before views existed used 1
+    identity["item_views"] = scoring.get("item_views")   # None: no item scorer
     return identity
 
 
@@ -134,6 +135,8 @@ def scored_record(capture: ReplayCapture, scores: CaptureScores, heatmap_file: s
     verdict = scores.verdict
     return {**_record_base(capture), "status": SCORED, "fused": scores.fused,
             "p_any": scores.p_any, "p_major": scores.p_major, "p_types": scores.p_types,
+            "item_p_any": scores.item.p_any if scores.item else None,
+            "item_p_major": scores.item.p_major if scores.item else None,
             "reference_score": scores.reference_score,
             "reference_count": len(capture.references),
             "verdict": verdict.label if verdict else None,

@@ -67,6 +67,9 @@ def open_replay_models(config: StationConfig, scorer_path: Path | None = None,
                     "and its fusion and thresholds were fitted there: re-fit them on a "
                     "validation replay at this size", scorer.size, scorer.trained_size)
     models: dict[str, Any] = {"scorer": _manifest_info(scorer_session)}
+    item_scorer = _open_item_scorer(config, batch_size)
+    if item_scorer is not None:
+        models["item_scorer"] = _manifest_info(item_scorer.session)
     fusion_path = Path(fusion_path) if fusion_path else scorer_path.with_name("fusion.yaml")
     if fusion_path.is_file():
         try:
@@ -94,11 +97,31 @@ def open_replay_models(config: StationConfig, scorer_path: Path | None = None,
             raise StationError(f"configured thresholds: {error}") from error
     cache = ReferenceFeatureCache(cache_dir or default_reference_cache_dir(),
                                   scorer_session.manifest.sha256, patch_settings)
-    inspector = Inspector(scorer, cache, fusion, thresholds, comparison, extractor)
+    inspector = Inspector(scorer, cache, fusion, thresholds, comparison, extractor,
+                          item_scorer=item_scorer)
     info = {"models": models,
             "thresholds": {"ok_below": thresholds.ok_below,
                            "damaged_above": thresholds.damaged_above},
             "scoring": {"resolution": scorer.size, "views": scorer.views,
+                        "item_views": item_scorer.views if item_scorer else None,
                         "patch_settings": patch_settings.key_text(),
                         "comparison": repr(comparison), "cpu_count": os.cpu_count()}}
     return ReplayModels(inspector, info)
+
+
+def _open_item_scorer(config: StationConfig, batch_size: int) -> SupervisedScorer | None:
+    """The configured item scorer (``models.item_scorer``; "" = none), at its trained size."""
+    name = config.models.item_scorer
+    if not name:
+        return None
+    path = model_path(config.models, name)
+    if not path.is_file():
+        raise StationError(f"item scorer {path} not found: put {name}.onnx and its manifest "
+                           f"in {path.parent}, or set models.item_scorer: \"\" to score the "
+                           "tray alone")
+    session = open_model(config.models, name, path)
+    try:
+        return SupervisedScorer(session, max_batch=batch_size,
+                                views=config.models.item_score_views)
+    except ValueError as error:
+        raise StationError(f"item scorer {path}: {error}") from error

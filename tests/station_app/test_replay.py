@@ -225,3 +225,26 @@ def test_compare_two_runs_and_refuse_different_capture_sets(tmp_path, dataset, s
     error = capsys.readouterr().err
     missing = [c.capture_id for c in DatasetSource(dataset, SPLIT).captures()][3:]
     assert "only in A" in error and all(capture_id in error for capture_id in missing)
+
+
+def test_the_item_scorer_is_configurable_and_a_missing_one_is_named(tmp_path, dataset,
+                                                                    scorer_onnx, cache_dir,
+                                                                    full_run, capsys):
+    assert all(r["item_p_any"] is not None for r in _records(full_run))   # bundled, default
+    info = json.loads((full_run / "run.json").read_text())
+    assert info["models"]["item_scorer"]["name"] == "item_scorer"
+    assert info["scoring"]["item_views"] == load_config(None).models.item_score_views
+
+    off = tmp_path / "off.yaml"
+    off.write_text('models:\n  item_scorer: ""\n')
+    assert _replay(dataset, tmp_path / "off", scorer_onnx, cache_dir, "--config", str(off)) == 0
+    assert all(r["item_p_any"] is None for r in _records(tmp_path / "off"))
+    assert "item_scorer" not in json.loads((tmp_path / "off" / "run.json").read_text())["models"]
+
+    missing = tmp_path / "missing.yaml"
+    missing.write_text("models:\n  item_scorer: no_such_model\n")
+    capsys.readouterr()
+    assert _replay(dataset, tmp_path / "missing", scorer_onnx, cache_dir,
+                   "--config", str(missing)) == 1
+    error = capsys.readouterr().err
+    assert "no_such_model.onnx" in error and 'models.item_scorer: ""' in error

@@ -233,3 +233,45 @@ def test_train_command_refuses_extra_data_for_the_segmenter(tiny_dataset, tmp_pa
     assert main(["train", "segmenter", "--data", str(tiny_dataset), "--out", str(tmp_path),
                  "--extra-train", str(tiny_dataset)]) == 1
     assert "--extra-train is for the scorer" in capsys.readouterr().err
+
+
+def test_item_samples_are_the_station_crop_with_the_defect_mask_cut_alike(tiny_dataset):
+    from engines.dataset import read_split
+    from engines.item_crop import cut_square, item_box
+    from engines.preprocess import read_mask, read_rgb, resize_square
+    from training.scorer.data import heat_target
+
+    samples = load_samples(tiny_dataset, "train", 64, region="item", include_references=False)
+    split = read_split(tiny_dataset, "train", check_files=False)
+    defective = 0
+    for index, query in enumerate(split.queries):
+        tray = read_rgb(str(split.path(query.query_image)))
+        box = item_box(read_mask(str(split.path(query.query_mask))))
+        np.testing.assert_array_equal(samples.images[index],
+                                      resize_square(cut_square(tray, box), 64))
+        if query.defect:
+            defective += 1
+            expected = heat_target(cut_square(read_mask(
+                str(split.path(query.extra["defect_mask"]))), box), 8)
+            np.testing.assert_array_equal(samples.heat_targets[index], expected)
+            assert expected.max() > 0
+    assert defective and samples.has_mask.all()
+    tray_samples = load_samples(tiny_dataset, "train", 64, include_references=False)
+    assert not np.array_equal(samples.images, tray_samples.images)
+
+
+def test_the_train_command_names_an_item_scorer_and_its_manifest_says_so(tiny_dataset,
+                                                                         tmp_path):
+    from station_app.cli import main
+    assert main(["train", "scorer", "--region", "item", "--data", str(tiny_dataset),
+                 "--out", str(tmp_path), "--epochs", "1", "--size", "64"]) == 0
+    manifest = verify_model(tmp_path / "item_scorer.onnx")
+    assert manifest.name == "item_scorer"
+    assert "item crop" in manifest.training_data.description
+
+
+def test_train_command_refuses_a_region_for_the_segmenter(tiny_dataset, tmp_path, capsys):
+    from station_app.cli import main
+    assert main(["train", "segmenter", "--data", str(tiny_dataset), "--out", str(tmp_path),
+                 "--region", "item"]) == 1
+    assert "--region and --name are for the scorer" in capsys.readouterr().err

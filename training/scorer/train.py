@@ -47,6 +47,10 @@ INPUT_NAME = "image"
 # Relative weights of the loss terms (any is the benchmark's target).
 LOSS_WEIGHTS = {"any": 1.0, "major": 0.5, "types": 0.5, "heatmap": 1.0}
 HEATMAP_POS_WEIGHT = 5.0
+REGION_DESCRIPTIONS = {
+    "tray": "scores the whole tray image",
+    "item": "scores the square item crop (engines.item_crop: item box + 10 % padding)",
+}
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class ScorerOptions:
     device: str = "auto"
     name: str = "scorer"
     version: str = "1"
+    region: str = "tray"               # what the model looks at: the tray, or the item crop
 
 
 
@@ -146,16 +151,18 @@ def train_scorer(data: Path, out: Path, options: ScorerOptions = ScorerOptions()
     cache_dir = out / "cache"
     train_parts = [load_samples(root, "train", options.size, HEATMAP_STRIDE, cache_dir,
                                 include_references=options.use_references,
-                                progress=load_progress)
+                                progress=load_progress, region=options.region)
                    for root in (data, *extra_train)]
     train = ScorerSamples.concatenate(train_parts)
     validation = load_samples(data, "validation", options.size, HEATMAP_STRIDE, cache_dir,
-                              include_references=False, progress=load_progress)
+                              include_references=False, progress=load_progress,
+                              region=options.region)
     if len(train) == 0:
         raise ValueError(f"no training images in {data}")
     log.info("scorer: %d training samples (%d defective, %d with masks), %d validation "
-             "queries, size %d, device %s", len(train), int(train.labels[:, 0].sum()),
-             int(train.has_mask.sum()), len(validation), options.size, device)
+             "queries, region %s, size %d, device %s", len(train),
+             int(train.labels[:, 0].sum()), int(train.has_mask.sum()), len(validation),
+             options.region, options.size, device)
 
     model = DefectScorer(load_imagenet_lite0(), options.fpn_channels)
     trunk_progress = (lambda done, total: load_progress(done, total)) if load_progress else None
@@ -176,11 +183,13 @@ def train_scorer(data: Path, out: Path, options: ScorerOptions = ScorerOptions()
     checkpoint_path = out / f"{options.name}.ckpt"
     start_epoch, history = 0, []
     best = {"ap_any": -1.0, "epoch": 0, "state": copy.deepcopy(top.state_dict())}
-    # What a resumed run must share with the checkpoint (extra data only when given, so
-    # checkpoints from before extra data existed still resume).
+    # What a resumed run must share with the checkpoint (extra data only when given and the
+    # region only when not the tray, so checkpoints from before either existed still resume).
     identity = {**asdict(options), **({"extra_train": [str(Path(root).resolve())
                                                          for root in extra_train]}
                                         if extra_train else {})}
+    if options.region == "tray":
+        del identity["region"]
     state = load_checkpoint(checkpoint_path, identity, device)
     if state is not None:
         top.load_state_dict(state["top"])
@@ -258,7 +267,7 @@ def _test_split(data: Path, options: ScorerOptions, model: DefectScorer, device:
     if not (data / "query-test.parquet").is_file():
         return []
     test = load_samples(data, "test", options.size, HEATMAP_STRIDE, cache_dir,
-                        include_references=False, progress=load_progress)
+                        include_references=False, progress=load_progress, region=options.region)
     if len(test) == 0:
         return []
     return [("test", test, compute_trunk_features(model.trunk, test, 1, device, options.seed,
@@ -285,7 +294,8 @@ def _write_manifest(onnx_path: Path, data: Path, options: ScorerOptions,
                        "the frozen EfficientNet-Lite0 (not trained on defects), for the "
                        "reference comparison"),
         ],
-        training_description=f"Kaputt-layout data set at {data} (train split"
+        training_description=f"{REGION_DESCRIPTIONS[options.region]}; Kaputt-layout data set "
+                             f"at {data} (train split"
                              f"{' with labelled references' if options.use_references else ''}"
                              + "".join(f", plus the train split of {root}" for root in extra_train)
                              + f"; {training_samples} training images); best of "
