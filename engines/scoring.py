@@ -31,7 +31,11 @@ INPUT_MULTIPLE = 32
 VIEW_FLIPS: tuple[tuple[bool, bool], ...] = ((False, False), (True, False), (False, True),
                                              (True, True))
 VIEW_CHOICES: tuple[int, ...] = (1, 2, 4)
-DEFAULT_VIEWS = 2
+# The station's defaults (``models.score_views``, ``models.item_score_views``), chosen on
+# validation: with the item scorer beside it, a second look at the tray added nothing
+# there, a second look at the item crop did (README, "Damage scoring").
+DEFAULT_VIEWS = 1
+DEFAULT_ITEM_VIEWS = 2
 PROBABILITY_CLIP = 1e-6
 
 

@@ -31,7 +31,7 @@ from engines.preprocess import read_mask, read_rgb
 from engines.reference import (ComparisonSettings, PatchSettings, ReferenceFeatureCache,
                                default_reference_cache_dir, file_identity)
 from engines.runtime import load_model
-from engines.scoring import DEFAULT_VIEWS, VIEW_CHOICES, SupervisedScorer
+from engines.scoring import DEFAULT_ITEM_VIEWS, DEFAULT_VIEWS, VIEW_CHOICES, SupervisedScorer
 
 logger = logging.getLogger("training.fusion_fit")
 DEFAULT_L2 = 1.0
@@ -183,7 +183,7 @@ def add_item_scorer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--item-scorer", default=None,
                         help=f"item-crop scorer ONNX (default: {ITEM_SCORER_FILE} beside "
                              "--scorer when there is one; 'none' = tray scorer only)")
-    parser.add_argument("--item-views", type=int, choices=VIEW_CHOICES, default=1,
+    parser.add_argument("--item-views", type=int, choices=VIEW_CHOICES, default=DEFAULT_ITEM_VIEWS,
                         help="test-time views of the item crop, as models.item_score_views")
 
 

@@ -57,3 +57,25 @@ def test_the_scoring_size_is_chosen_by_the_caller(scorer):
     assert smaller.score(tray).heatmap.shape == (48, 48)
     with pytest.raises(ValueError, match="multiple of 32"):
         SupervisedScorer(scorer.session, size=500)
+
+
+ITEM_BUNDLED = BUNDLED.with_name("item_scorer.onnx")
+
+
+def test_bundled_item_scorer_is_the_same_contract_on_the_item_crop(scorer):
+    """Same outputs; trained on item crops (its manifest says so); its frozen trunk is the
+    tray scorer's, so its generic features are the ones the reference banks were built
+    from (within float rounding)."""
+    if not ITEM_BUNDLED.is_file():
+        pytest.fail(f"the default item scorer {ITEM_BUNDLED} is missing")
+    with load_model(ITEM_BUNDLED, runtime="onnxruntime", threads=2) as session:
+        item_scorer = SupervisedScorer(session)
+        manifest = session.manifest
+        assert manifest.name == "item_scorer" and manifest.task == "scorer"
+        assert [o.name for o in manifest.outputs] == list(SCORER_OUTPUTS)
+        assert "item crop" in manifest.training_data.description
+        assert ITEM_BUNDLED.stat().st_size < 20 * 2**20
+        crop = np.random.default_rng(2).integers(0, 256, (400, 400, 3), dtype=np.uint8)
+        np.testing.assert_allclose(item_scorer.embed(crop, 320), scorer.embed(crop, 320),
+                                   atol=1e-3)
+        assert item_scorer.score(crop).p_any != pytest.approx(scorer.score(crop).p_any)

@@ -55,10 +55,12 @@ def test_packaged_default_loads_and_validates(default):
 
 def test_scoring_views_agree_with_the_scorer(default):
     """The config's choices and default are the scorer's (config stays free of engines)."""
-    from engines.scoring import DEFAULT_VIEWS, VIEW_CHOICES
-    field = next(f for f in dataclasses.fields(type(default.models)) if f.name == "score_views")
-    assert tuple(_constraint_of(field).choices) == VIEW_CHOICES
+    from engines.scoring import DEFAULT_ITEM_VIEWS, DEFAULT_VIEWS, VIEW_CHOICES
+    for name in ("score_views", "item_score_views"):
+        field = next(f for f in dataclasses.fields(type(default.models)) if f.name == name)
+        assert tuple(_constraint_of(field).choices) == VIEW_CHOICES
     assert default.models.score_views == DEFAULT_VIEWS
+    assert default.models.item_score_views == DEFAULT_ITEM_VIEWS
 
 
 def test_packaged_default_sets_exactly_the_schema_keys():
