@@ -275,3 +275,42 @@ def test_train_command_refuses_a_region_for_the_segmenter(tiny_dataset, tmp_path
     assert main(["train", "segmenter", "--data", str(tiny_dataset), "--out", str(tmp_path),
                  "--region", "item"]) == 1
     assert "--region and --name are for the scorer" in capsys.readouterr().err
+
+
+def test_an_ensemble_of_seeds_exports_the_mean_logit_on_one_trunk(tiny_dataset, tmp_path):
+    from training.scorer.ensemble import load_members, main as ensemble_main
+    from training.scorer.model import ScorerTop
+
+    options = ScorerOptions(size=64, epochs=1, batch_size=4, device="cpu")
+    runs = []
+    for seed in (0, 1):
+        train_scorer(tiny_dataset, tmp_path / f"seed{seed}", ScorerOptions(
+            **{**options.__dict__, "seed": seed}))
+        runs.append(tmp_path / f"seed{seed}" / "scorer.ckpt")
+    out = tmp_path / "ensemble" / "scorer.onnx"
+    assert ensemble_main([*map(str, runs), "--data", str(tiny_dataset), "--out", str(out)]) == 0
+    manifest = verify_model(out)
+    assert "2 tops trained with seeds 0, 1" in manifest.training_data.description
+
+    # ONNX Runtime's P(any) = sigmoid of the mean of the two members' logits (PyTorch).
+    image = resize_square(_sample_image("china.jpg"), 64)
+    tensor = torch.from_numpy(to_tensor(image[None]))
+    backbone = load_imagenet_lite0()
+    ensemble, _ = load_members(runs)
+    with torch.no_grad():
+        stride8, stride16 = ensemble.trunk(tensor)
+        logits = []
+        for run in runs:
+            top = ScorerTop(backbone)
+            top.load_state_dict(torch.load(run, weights_only=False)["best"]["state"])
+            logits.append(top.eval()(stride8, stride16)[0][0, 0])
+    expected = torch.sigmoid(torch.stack(logits).mean()).item()
+    with load_model(out, runtime="onnxruntime", threads=1) as session:
+        assert SupervisedScorer(session).score(image).p_any == pytest.approx(
+            expected, abs=PROBABILITY_ATOL)
+    assert not np.isclose(torch.sigmoid(logits[0]).item(), expected, atol=PROBABILITY_ATOL)
+
+    other = tmp_path / "other"
+    train_scorer(tiny_dataset, other, ScorerOptions(**{**options.__dict__, "fpn_channels": 32}))
+    with pytest.raises(ValueError, match="only the seed, epochs and device may differ"):
+        load_members([runs[0], other / "scorer.ckpt"])

