@@ -57,6 +57,14 @@ def test_thread_count_reaches_the_session_options(model, threads):
     assert session.threads == threads
 
 
+def test_idle_threads_sleep_instead_of_spinning(model):
+    """Sessions run back to back on 2 cores; spinning threads of one slow the next (the
+    figures are in the backend's comment and in ``station-app bench``)."""
+    from engines.runtime.onnxruntime_backend import SPINNING_KEY
+    session = OnnxRuntimeSession(model, threads=2)
+    assert session.session_options.get_session_config_entry(SPINNING_KEY) == "0"
+
+
 def test_zero_threads_is_rejected(model):
     with pytest.raises(ValueError, match="threads"):
         OnnxRuntimeSession(model, threads=0)
