@@ -31,7 +31,10 @@ def run_and_kill(root: Path, run: str, delay_s: float) -> tuple[list[str], list[
         os.kill(writer.pid, signal.SIGKILL)
         output, _ = writer.communicate(timeout=10)
     assert writer.returncode == -signal.SIGKILL        # it was still writing when killed
-    lines = [line.split() for line in output.splitlines()]
+    # Only whole lines are reports: the kill may cut the writer off in the middle of one.
+    whole = output.split("\n")[:-1]
+    lines = [line.split() for line in whole]
+    assert all(len(fields) == 2 for fields in lines), whole
     return ([i for word, i in lines if word == "stored"], [i for word, i in lines if word == "confirmed"])
 
 
