@@ -268,6 +268,12 @@ def test_commands_during_the_stop_are_refused_and_never_reach_the_workflow(
         try:
             assert ui.wait_connected(10)
             ui.submit(SignIn("associate-3"))
+            # Block only once the sign-in is handled, so that the step caught in progress
+            # is the item's (else the sign-in's event blocks and ItemTyped waits unhandled).
+            deadline = time.monotonic() + 10
+            while not any(getattr(e, "new", None) is State.SIGNED_IN for e in in_core):
+                assert time.monotonic() < deadline, in_core
+                time.sleep(0.01)
             blocked = _block_the_dispatcher(workflow, gate)   # a step still in progress
             ui.submit(ItemTyped("4006381333931"))
             assert blocked.wait(10)
