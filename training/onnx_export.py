@@ -12,6 +12,10 @@ from engines.manifest import (InputSpec, ModelManifest, OutputSpec, TrainingData
                               write_manifest)
 
 OPSET = 17
+# Weight tensors at least this large are stored as float16 by ``store_large_weights_as_float16``.
+# Above the frozen trunk's largest (112×672 = 75,264 in stage 5): the trunk's generic
+# features, which the reference banks are built from, stay exactly float32.
+LARGE_WEIGHT_ELEMENTS = 100_000
 
 
 def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path,
@@ -42,3 +46,37 @@ def write_model_manifest(onnx_path: Path, *, name: str, version: str, task: str,
         notes=notes)
     write_manifest(manifest, onnx_path.with_suffix(".yaml"))
     return manifest
+
+
+def store_large_weights_as_float16(path: Path, min_elements: int = LARGE_WEIGHT_ELEMENTS) -> int:
+    """Store the large float32 weights of an ONNX file as float16, each followed by a Cast
+    back to float32: the file nearly halves, compute stays float32 (ONNX Runtime folds
+    the casts at load). Small tensors (biases, the early layers) keep full precision.
+    Returns how many tensors were converted."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    kept, casts, converted = [], [], 0
+    for tensor in graph.initializer:
+        if tensor.data_type != TensorProto.FLOAT or np.prod(tensor.dims) < min_elements:
+            kept.append(tensor)
+            continue
+        half = numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float16),
+                                       f"{tensor.name}.float16")
+        kept.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [tensor.name], to=TensorProto.FLOAT,
+                                      name=f"{tensor.name}.to_float32"))
+        converted += 1
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    temporary = path.with_suffix(".tmp.onnx")
+    onnx.save(model, str(temporary))
+    temporary.replace(path)
+    return converted

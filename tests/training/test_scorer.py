@@ -314,3 +314,23 @@ def test_an_ensemble_of_seeds_exports_the_mean_logit_on_one_trunk(tiny_dataset, 
     train_scorer(tiny_dataset, other, ScorerOptions(**{**options.__dict__, "fpn_channels": 32}))
     with pytest.raises(ValueError, match="only the seed, epochs and device may differ"):
         load_members([runs[0], other / "scorer.ckpt"])
+
+
+def test_large_weights_stored_as_float16_shrink_the_file_and_keep_the_trunk_exact(tmp_path):
+    """float16 storage for the big weights of the trained top, float32 for the frozen
+    trunk's (the reference banks' features must not move)."""
+    import shutil as _shutil
+    from training.onnx_export import store_large_weights_as_float16
+
+    torch.manual_seed(0)
+    full = export_scorer_onnx(DefectScorer(load_imagenet_lite0()), tmp_path / "full.onnx", 64)
+    half = tmp_path / "half.onnx"
+    _shutil.copy(full, half)
+    assert store_large_weights_as_float16(half) > 0
+    assert half.stat().st_size < 0.75 * full.stat().st_size
+    image = to_tensor(resize_square(_sample_image("china.jpg"), 64)[None])
+    with OnnxRuntimeSession(full) as a, OnnxRuntimeSession(half) as b:
+        expected, got = a.run({"image": image}), b.run({"image": image})
+    np.testing.assert_array_equal(got["features"], expected["features"])
+    np.testing.assert_allclose(got["p_any"], expected["p_any"], atol=1e-3)
+    assert not np.array_equal(got["p_types"], expected["p_types"])   # the top did change

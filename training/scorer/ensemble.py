@@ -5,7 +5,8 @@ disagree on the hard cases more than on the easy ones, so the mean of their logi
 better than any one of them. The trunk is frozen and identical in every member (ImageNet
 weights), so it runs once: the ensemble costs one trunk pass plus one pass of each top,
 and the exported file has the same inputs and outputs as a single scorer, so the station
-needs no change to use it.
+needs no change to use it. The tops' large weights are stored as float16 (compute stays
+float32) so that two tops weigh about what one did.
 
     .venv/bin/python -m training.scorer.ensemble --data DIR --out engines/models/item_scorer.onnx \\
         runs/item-seed0/item_scorer.ckpt runs/item-seed1/item_scorer.ckpt
@@ -22,6 +23,7 @@ import torch
 from torch import nn
 
 from training.efficientnet_lite import load_imagenet_lite0
+from training.onnx_export import store_large_weights_as_float16
 from training.scorer.export import export_scorer_onnx
 from training.scorer.model import FrozenTrunk, ScorerTop
 
@@ -97,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = ScorerOptions(**{**{k: v for k, v in first.items() if k in known},
                                "name": args.out.stem, "version": args.version})
     onnx_path = export_scorer_onnx(ensemble, args.out, options.size)
+    store_large_weights_as_float16(onnx_path)
     extra = [Path(p) for p in first.get("extra_train", [])]
     metrics = {f"member{i}_validation_ap_any": m["validation_ap_any"]
                for i, m in enumerate(members)}
