@@ -316,6 +316,8 @@ def run_show(args: argparse.Namespace) -> int:
         ("p_any", _score(outputs.p_any)),
         ("p_major", _score(outputs.p_major)),
         ("p_types", ", ".join(f"{name} {_score(p)}" for name, p in outputs.p_types.items()) or "-"),
+        ("item crop p_any", "- (no item scorer)" if outputs.item_p_any is None
+         else f"{_score(outputs.item_p_any)} (p_major {_score(outputs.item_p_major)})"),
         ("reference score", _score(outputs.reference_score)
          if outputs.reference_score is not None else "- (no references)"),
         ("fused", _score(outputs.fused)),

@@ -359,7 +359,7 @@ _COLUMNS = (
     "camera_settings", "lighting_level", "calibration_profile_version", "directory", "files",
     "bytes_on_disk", "p_any", "p_major", "p_types", "reference_score", "fused", "verdict",
     "verdict_reason", "likely_types", "model_versions", "latencies_ms", "confirmed_by",
-    "confirmed_at", "agrees", "severity", "defect_types",
+    "confirmed_at", "agrees", "severity", "defect_types", "item_p_any", "item_p_major",
 )
 _INSERT = f"INSERT INTO captures ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 
@@ -385,6 +385,7 @@ def _row_values(record: CaptureRecord, directory: str, size: int) -> tuple[Any, 
         None if confirmation is None else int(confirmation.agrees),
         None if confirmation is None else confirmation.severity,
         None if confirmation is None else json.dumps(list(confirmation.defect_types)),
+        _nan_to_null(outputs.item_p_any), _nan_to_null(outputs.item_p_major),
     )
 
 
@@ -406,7 +407,8 @@ def _record(row: sqlite3.Row) -> CaptureRecord:
         p_any=_null_to_nan(row["p_any"]), p_major=_null_to_nan(row["p_major"]),
         p_types=json.loads(row["p_types"]), reference_score=row["reference_score"],
         fused=_null_to_nan(row["fused"]), verdict=row["verdict"],
-        likely_types=tuple(json.loads(row["likely_types"])), verdict_reason=row["verdict_reason"])
+        likely_types=tuple(json.loads(row["likely_types"])), verdict_reason=row["verdict_reason"],
+        item_p_any=row["item_p_any"], item_p_major=row["item_p_major"])
     return CaptureRecord(
         capture_id=row["id"], captured_at=row["captured_at"], station_id=row["station_id"],
         operator=row["operator"], item_identifier=row["item_identifier"], outputs=outputs,

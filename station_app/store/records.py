@@ -49,11 +49,14 @@ class ModelOutputs:
     verdict: str | None                    # "OK", "REVIEW", "DAMAGED"
     likely_types: tuple[str, ...] = ()
     verdict_reason: str = ""
+    item_p_any: float | None = None        # the item-crop scorer's own view; None: not run
+    item_p_major: float | None = None
 
     @classmethod
     def from_scores(cls, scores: Any) -> ModelOutputs:
         """From ``engines.inspection.CaptureScores`` (duck-typed, so records need no runtime)."""
         verdict = scores.verdict
+        item = getattr(scores, "item", None)
         return cls(
             p_any=float(scores.p_any), p_major=float(scores.p_major),
             p_types={name: float(p) for name, p in scores.p_types.items()},
@@ -62,6 +65,8 @@ class ModelOutputs:
             verdict=None if verdict is None else verdict.label,
             likely_types=() if verdict is None else tuple(verdict.likely_types),
             verdict_reason="" if verdict is None else verdict.reason,
+            item_p_any=None if item is None else float(item.p_any),
+            item_p_major=None if item is None else float(item.p_major),
         )
 
 

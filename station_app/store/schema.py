@@ -82,6 +82,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         CREATE INDEX gallery_by_item ON gallery (item_identifier, removed_at);
     """),
+    Migration(2, "the item-crop scorer's own probabilities", """
+        ALTER TABLE captures ADD COLUMN item_p_any REAL;     -- NULL: no item scorer ran
+        ALTER TABLE captures ADD COLUMN item_p_major REAL;
+    """),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -35,6 +35,8 @@ def test_headless_demo_runs_two_inspections_into_the_store(tmp_path, capsys):
         assert all(record.confirmed and record.confirmation.agrees for record in records)
         assert [r.item_identifier for r in records] == demo_item_codes(2)
         assert all({"frame", "tray", "mask", "item_crop"} <= set(r.files) for r in records)
+        item_scores = [(r.outputs.item_p_any, r.outputs.item_p_major) for r in records]
+        assert all(p is not None and 0.0 <= p <= 1.0 for pair in item_scores for p in pair), item_scores
         assert store.verify().ok
 
 

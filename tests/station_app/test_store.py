@@ -120,6 +120,28 @@ def test_the_database_is_wal_synchronous_full_and_versioned(store: CaptureStore)
     connection.close()
 
 
+def test_a_version_1_database_is_upgraded_in_place_and_keeps_its_captures(tmp_path: Path) -> None:
+    """Stores written before the item scorer existed gain its columns, empty, on opening."""
+    root = tmp_path / "captures"
+    with CaptureStore(root, min_free_gb=0.1) as written:
+        add(written, "c-old")
+        expected = written.get("c-old")
+    connection = sqlite3.connect(root / "captures.sqlite3")
+    for column in ("item_p_any", "item_p_major"):               # back to what version 1 wrote
+        connection.execute(f"ALTER TABLE captures DROP COLUMN {column}")
+    connection.execute("DELETE FROM schema_migrations WHERE version > 1")
+    connection.commit()
+    connection.close()
+
+    with CaptureStore(root, min_free_gb=0.1) as upgraded:
+        old = upgraded.get("c-old")
+        add(upgraded, "c-new")
+        new = upgraded.get("c-new")
+    assert old.outputs.item_p_any is None and old.outputs.item_p_major is None
+    assert old == replace(expected, outputs=replace(expected.outputs, item_p_any=None, item_p_major=None))
+    assert new.outputs.item_p_any == make_record("c-new").outputs.item_p_any is not None
+
+
 def test_orphan_folders_are_reported_and_cleaned_but_never_listed(store: CaptureStore) -> None:
     add(store, "c-6")
     orphan = store.root / "2025/03/01/c-crashed"

@@ -142,6 +142,8 @@ def test_show_prints_the_whole_record_with_file_paths(config, root, capsys):
     assert fields["model versions"] == "scorer scorer-3.0.1, segmenter seg-1.2.0"
     assert fields["p_any"] == f"{record.outputs.p_any:.3f}"
     assert f"penetration {record.outputs.p_types['penetration']:.3f}" in fields["p_types"]
+    assert fields["item crop p_any"] == (f"{record.outputs.item_p_any:.3f} "
+                                         f"(p_major {record.outputs.item_p_major:.3f})")
     assert fields["fused"] == f"{record.outputs.fused:.3f}"
     assert fields["verdict"] == "DAMAGED (deformation)"
     assert fields["latencies ms"] == ("grab 41.5, preprocess 12.25, reference 8.5, supervised 30 "
