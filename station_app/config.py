@@ -166,6 +166,8 @@ class ModelSettings:
                                pattern_hint="use a model name of up to 64 letters, digits, '.', "
                                             "'_' or '-', or \"\" to score the tray alone")
     item_score_views: int = setting(choices=(1, 2, 4), unit="mirrored looks per item crop")
+    item_score_resolution: int = setting(choices=(384, 448, 512, 576, 640, 704, 768, 1024),
+                                         unit="pixels")
 
 
 @dataclass(frozen=True)

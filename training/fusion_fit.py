@@ -31,7 +31,8 @@ from engines.preprocess import read_mask, read_rgb
 from engines.reference import (ComparisonSettings, PatchSettings, ReferenceFeatureCache,
                                default_reference_cache_dir, file_identity)
 from engines.runtime import load_model
-from engines.scoring import DEFAULT_ITEM_VIEWS, DEFAULT_VIEWS, VIEW_CHOICES, SupervisedScorer
+from engines.scoring import (DEFAULT_ITEM_SIZE, DEFAULT_ITEM_VIEWS, DEFAULT_VIEWS, VIEW_CHOICES,
+                             SupervisedScorer)
 
 logger = logging.getLogger("training.fusion_fit")
 DEFAULT_L2 = 1.0
@@ -185,6 +186,8 @@ def add_item_scorer_arguments(parser: argparse.ArgumentParser) -> None:
                              "--scorer when there is one; 'none' = tray scorer only)")
     parser.add_argument("--item-views", type=int, choices=VIEW_CHOICES, default=DEFAULT_ITEM_VIEWS,
                         help="test-time views of the item crop, as models.item_score_views")
+    parser.add_argument("--item-size", type=int, default=DEFAULT_ITEM_SIZE,
+                        help="side the item crop is resized to, as models.item_score_resolution")
 
 
 def open_item_scorer(args: argparse.Namespace) -> tuple[SupervisedScorer | None, str | None]:
@@ -197,7 +200,7 @@ def open_item_scorer(args: argparse.Namespace) -> tuple[SupervisedScorer | None,
             return None, None
     else:
         path = Path(args.item_scorer)
-    return open_scorer(path, views=args.item_views)
+    return open_scorer(path, views=args.item_views, size=args.item_size)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -61,6 +61,7 @@ def run_scorers(args: argparse.Namespace) -> int:
                                   "--size", str(config.models.score_resolution),
                                   "--item-scorer", item_scorer,
                                   "--item-views", str(config.models.item_score_views),
+                                  "--item-size", str(config.models.item_score_resolution),
                                   "--out", str(args.out)],
                                  progress=ProgressBar(f"score {args.split} split"))
     if code:

@@ -102,6 +102,7 @@ def _identity_of(info: dict[str, Any]) -> dict[str, Any]:
     identity["resolution"] = scoring.get("resolution")
     identity["views"] = scoring.get("views", 1)   # runs from before views existed used 1
     identity["item_views"] = scoring.get("item_views")   # None: no item scorer
+    identity["item_resolution"] = scoring.get("item_resolution")
     return identity
 
 

@@ -104,13 +104,15 @@ def open_replay_models(config: StationConfig, scorer_path: Path | None = None,
                            "damaged_above": thresholds.damaged_above},
             "scoring": {"resolution": scorer.size, "views": scorer.views,
                         "item_views": item_scorer.views if item_scorer else None,
+                        "item_resolution": item_scorer.size if item_scorer else None,
                         "patch_settings": patch_settings.key_text(),
                         "comparison": repr(comparison), "cpu_count": os.cpu_count()}}
     return ReplayModels(inspector, info)
 
 
 def _open_item_scorer(config: StationConfig, batch_size: int) -> SupervisedScorer | None:
-    """The configured item scorer (``models.item_scorer``; "" = none), at its trained size."""
+    """The configured item scorer (``models.item_scorer``; "" = none), at
+    ``models.item_score_resolution``."""
     name = config.models.item_scorer
     if not name:
         return None
@@ -122,6 +124,7 @@ def _open_item_scorer(config: StationConfig, batch_size: int) -> SupervisedScore
     session = open_model(config.models, name, path)
     try:
         return SupervisedScorer(session, max_batch=batch_size,
+                                size=config.models.item_score_resolution,
                                 views=config.models.item_score_views)
     except ValueError as error:
         raise StationError(f"item scorer {path}: {error}") from error

@@ -50,13 +50,17 @@ def test_bench_prints_stages_and_writes_json(tmp_path, capsys):
 
 def test_evaluate_scorers_writes_the_table_and_scores_as_configured(small_dataset, tmp_path,
                                                                     capsys):
-    """The Table 2 rows are printed and written; ``models.score_views`` from the station
-    config reaches the scorer (four looks give other P(any) than the default)."""
+    """The Table 2 rows are printed and written; ``models.score_views`` and
+    ``models.item_score_resolution`` from the station config reach the scorers (four looks,
+    another crop size give other probabilities than the defaults)."""
+    def column(out, name):
+        with open(out / "scores.csv", newline="") as handle:
+            return [float(row[name]) for row in csv.DictReader(handle)]
+
     def p_any(out, *extra):
         assert main(["evaluate", "scorers", "--data", str(small_dataset), "--split", "test",
                      "--out", str(out), *extra]) == 0
-        with open(out / "scores.csv", newline="") as handle:
-            return [float(row["p_any"]) for row in csv.DictReader(handle)]
+        return column(out, "p_any")
 
     default = p_any(tmp_path / "default")
     printed = capsys.readouterr().out
@@ -67,3 +71,9 @@ def test_evaluate_scorers_writes_the_table_and_scores_as_configured(small_datase
     four = p_any(tmp_path / "four", "--config", str(config))
     assert len(default) == len(four) > 0
     assert default != pytest.approx(four, abs=1e-6)
+    default_item = column(tmp_path / "default", "item_p_any")
+    config.write_text("models:\n  item_score_resolution: 512\n")
+    p_any(tmp_path / "item512", "--config", str(config))
+    at_512 = column(tmp_path / "item512", "item_p_any")
+    assert len(default_item) == len(at_512) > 0
+    assert default_item != pytest.approx(at_512, abs=1e-6)

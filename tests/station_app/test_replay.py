@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engines.scoring import DEFAULT_VIEWS
+from engines.scoring import DEFAULT_ITEM_SIZE, DEFAULT_VIEWS
 from station_app.cli import main
 from station_app.config import load_config
 from station_app.replay import ReplayOptions, read_predictions, run_replay
@@ -140,8 +140,13 @@ def test_resume_with_other_settings_is_refused(tmp_path, dataset, scorer_onnx, c
     config.write_text("models:\n  score_views: 4\n")
     assert _replay(dataset, out, scorer_onnx, cache_dir, "--config", str(config)) == 1
     assert "other settings" in capsys.readouterr().err
+    # And another item-crop size (models.item_score_resolution).
+    config.write_text("models:\n  item_score_resolution: 512\n")
+    assert _replay(dataset, out, scorer_onnx, cache_dir, "--config", str(config)) == 1
+    assert "other settings" in capsys.readouterr().err
     scoring = json.loads((full_run / "run.json").read_text())["scoring"]
     assert scoring["resolution"] == 512 and scoring["views"] == DEFAULT_VIEWS
+    assert scoring["item_resolution"] == DEFAULT_ITEM_SIZE
 
 
 def test_torn_last_line_is_dropped_and_that_capture_rescored(tmp_path, dataset, scorer_onnx,
