@@ -78,6 +78,13 @@ def open_replay_models(config: StationConfig, scorer_path: Path | None = None,
             raise StationError(str(error)) from error
         models["fusion"] = {"name": "fusion", "version": str(fusion.provenance.get("date", "")),
                             "sha256": _sha256(fusion_path), "path": str(fusion_path)}
+        fitted_at = fusion.provenance.get("item_resolution")
+        if item_scorer is not None and fitted_at is not None and int(fitted_at) != item_scorer.size:
+            log.warning("the item crop is scored at %d px (models.item_score_resolution) but "
+                        "%s was fitted at %d px: set it back, or re-fit the fusion and "
+                        "thresholds at %d px (python -m training.fusion_fit --item-size %d)",
+                        item_scorer.size, fusion_path, int(fitted_at), item_scorer.size,
+                        item_scorer.size)
     else:
         fusion = FusionModel.supervised_only()
         models["fusion"] = {"name": "supervised-only", "version": "identity on p_any",

@@ -125,6 +125,24 @@ def test_interrupted_replay_resumes_without_scoring_a_capture_twice(tmp_path, da
         assert resumed[capture_id] == pytest.approx(value, abs=2e-6)
 
 
+def test_an_item_crop_size_other_than_the_fusions_is_warned_about(tmp_path, caplog):
+    """The bundled fusion was fitted with the item crop at the default size; another size
+    still scores, with a warning that names the fix."""
+    from station_app.replay.setup import open_replay_models
+
+    config = tmp_path / "station.yaml"
+    for size, warned in ((DEFAULT_ITEM_SIZE, False), (512, True)):
+        config.write_text(f"models:\n  item_score_resolution: {size}\n")
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="station_app.replay"):
+            models = open_replay_models(load_config(config), cache_dir=tmp_path / "cache")
+        assert models.info["scoring"]["item_resolution"] == size
+        messages = [r.getMessage() for r in caplog.records if "item_score_resolution" in r.getMessage()]
+        assert bool(messages) is warned, messages
+        if warned:
+            assert f"--item-size {size}" in messages[0] and str(DEFAULT_ITEM_SIZE) in messages[0]
+
+
 def test_resume_with_other_settings_is_refused(tmp_path, dataset, scorer_onnx, cache_dir,
                                                full_run, capsys):
     out = tmp_path / "copy"
