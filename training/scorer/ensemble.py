@@ -57,8 +57,9 @@ class ScorerEnsemble(nn.Module):
 def load_members(checkpoints: Sequence[Path]) -> tuple[ScorerEnsemble, list[dict]]:
     """The ensemble of each checkpoint's best epoch, and the members' training options.
 
-    Members must differ only in their seed: tops trained at another size, on other data or
-    with another head would be averaged into something none of them was validated as."""
+    Members may differ only in ``MAY_DIFFER`` (seed, epochs, device): tops trained at another
+    size, on other data or with another head would be averaged into something none of them
+    was validated as."""
     backbone = load_imagenet_lite0()
     tops, options = [], []
     shared = None
