@@ -30,6 +30,7 @@ from engines.item_scoring import with_item_view
 from engines.quality_gates import QualityIssue
 from engines.reference import (ComparisonSettings, ReferenceFeatureCache, ReferenceResult,
                                compare, query_grid, reference_heatmap)
+from engines.runtime.base import WARM_UP_RUNS
 from engines.scoring import SupervisedScore, SupervisedScorer
 from engines.taxonomy import DEFECT_TYPES
 from engines.verdict import DecisionThresholds, Verdict, decide
@@ -111,6 +112,26 @@ class Inspector:
         self.comparison = comparison
         self.extractor = extractor
         self.supervised = supervised
+
+    def warm_up(self, runs: int = WARM_UP_RUNS) -> dict[str, float]:
+        """Run every model once per ``runs`` at the shape a capture will use (blank images),
+        so that the first items are as fast as the rest; milliseconds per model."""
+        size = self.cache.settings.embed_size
+        blank = np.zeros((size, size, 3), np.uint8)
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("reference_embedding", lambda: [self.scorer.embed(blank, size) for _ in range(runs)])]
+        if self.supervised:
+            steps.insert(0, ("scorer", lambda: self.scorer.warm_up(runs)))
+            if self.item_scorer is not None:
+                steps.insert(1, ("item_scorer", lambda: self.item_scorer.warm_up(runs)))
+        if self.extractor is not None:
+            steps.append(("segmenter", lambda: self.extractor.segmenter.warm_up(runs)))
+        timings = {}
+        for name, step in steps:
+            started = time.perf_counter()
+            step()
+            timings[name] = (time.perf_counter() - started) * 1000.0
+        return timings
 
     def inspect(self, capture: CaptureInput) -> InspectionResult:
         return self.inspect_batch([capture])[0]

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from engines.preprocess import IMAGENET_MEAN, IMAGENET_STD, resize_square, to_tensor
-from engines.runtime.base import InferenceSession
+from engines.runtime.base import WARM_UP_RUNS, InferenceSession
 from engines.taxonomy import DEFECT_TYPES
 
 SCORER_OUTPUTS: tuple[str, ...] = ("p_any", "p_major", "p_types", "heatmap", "features")
@@ -118,6 +118,13 @@ class SupervisedScorer:
                          for k, name in enumerate(DEFECT_TYPES)},
                 heatmap=np.mean(heatmaps, axis=0).astype(np.float32)))
         return scores
+
+    def warm_up(self, runs: int = WARM_UP_RUNS) -> None:
+        """Score a blank image at the serving shape (every view), so that the first items
+        do not pay the runtime's first-run costs."""
+        blank = np.zeros((self.size, self.size, 3), np.uint8)
+        for _ in range(runs):
+            self.score(blank)
 
     def embed(self, image: np.ndarray, size: int) -> np.ndarray:
         """Patch features C×(size/16)×(size/16) of an RGB image resized to ``size``²."""

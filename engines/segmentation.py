@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from engines.preprocess import resize_square, to_tensor
-from engines.runtime.base import InferenceSession
+from engines.runtime.base import WARM_UP_RUNS, InferenceSession
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,13 @@ class ItemSegmenter:
         batch = np.stack([resize_square(image, self.size) for image in tray_images])
         feeds = {self.input_name: to_tensor(batch, self.mean, self.std)}
         return self.session.run(feeds)[self.output_name][:, 0]
+
+    def warm_up(self, runs: int = WARM_UP_RUNS) -> None:
+        """Run a blank image at the model's input size, so that the first items do not pay
+        the runtime's first-run costs."""
+        blank = np.zeros((self.size, self.size, 3), np.uint8)
+        for _ in range(runs):
+            self.logits([blank])
 
     def segment(self, tray_image: np.ndarray) -> Segmentation:
         return self.segment_batch([tray_image])[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -174,6 +175,7 @@ def open_station(config: StationConfig, frames: Path | None = None,
                           if config.auto_trigger.enabled else None))
         closers.append(workflow.close)
 
+        _warm_up(replay.inspector, extractor)
         if start_scanner and devices.scanner is not None:
             devices.scanner.scanner.open()
             devices.scanner.scanner.start(
@@ -186,6 +188,19 @@ def open_station(config: StationConfig, frames: Path | None = None,
                    model_versions=model_versions, runtime=runtime,
                    profile_version=profile_version, thresholds=used, profile=profile,
                    _closers=closers)
+
+
+def _warm_up(inspector: Any, extractor: Any) -> dict[str, float]:
+    """Run every model at its serving shape before the first item (see
+    ``engines.runtime.base.WARM_UP_RUNS``); milliseconds per model, also logged."""
+    timings = inspector.warm_up()
+    if inspector.extractor is not extractor:
+        started = time.perf_counter()
+        extractor.segmenter.warm_up()
+        timings["segmenter"] = (time.perf_counter() - started) * 1000.0
+    log.info("models warmed up in %.0f ms (%s)", sum(timings.values()),
+             ", ".join(f"{name} {ms:.0f}" for name, ms in timings.items()))
+    return timings
 
 
 def _current_profile(config: StationConfig) -> tuple[Any, Any]:

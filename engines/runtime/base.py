@@ -16,6 +16,11 @@ import numpy as np
 
 from engines.manifest import ModelManifest
 
+# Runs at the serving shape before the first item. Measured with ONNX Runtime on CPU
+# (bundled models, 2 cores): the first two runs at a new shape take 2–3× the steady time
+# (about a second more on the first item), the third is steady.
+WARM_UP_RUNS = 2
+
 Dim = int | str | None
 """A fixed size, or a symbol / None where the runtime accepts any size (dynamic batch)."""
 

@@ -61,3 +61,16 @@ def test_a_dark_frame_is_refused_for_exposure(segmenter, capture):
         .from_tray_image(capture.tray // 10)
     assert gates.UNDER_EXPOSED in [issue.code for issue in result.issues]
     assert result.mask is None
+
+
+def test_segmenter_warm_up_runs_the_shape_every_frame_uses(segmenter, capture, monkeypatch):
+    from engines.runtime.base import WARM_UP_RUNS
+    fed = []
+    run = segmenter.session.run
+    monkeypatch.setattr(segmenter.session, "run", lambda feeds: fed.append(
+        next(iter(feeds.values())).shape) or run(feeds))
+    segmenter.warm_up()
+    warmed = list(fed)
+    fed.clear()
+    ItemExtractor(TrayGeometry.from_array(capture.corners), segmenter).from_frame(capture.frame)
+    assert warmed == fed * WARM_UP_RUNS and len(fed) == 1

@@ -179,3 +179,14 @@ def test_view_probabilities_are_averaged_as_logits_and_views_are_checked(scorer)
     assert mean_probability(np.array([0.3], np.float32)) == pytest.approx(0.3)
     with pytest.raises(ValueError, match="views"):
         SupervisedScorer(scorer.session, views=3)
+
+
+@pytest.mark.parametrize("views", [1, 4])
+def test_warm_up_scores_the_serving_shape_with_every_view(scorer, monkeypatch, views):
+    from engines.runtime.base import WARM_UP_RUNS
+    fed = []
+    run = scorer.session.run
+    monkeypatch.setattr(scorer.session, "run", lambda feeds: fed.append(
+        feeds["image"].shape) or run(feeds))
+    SupervisedScorer(scorer.session, max_batch=8, size=2 * SIZE, views=views).warm_up()
+    assert fed == [(views, 3, 2 * SIZE, 2 * SIZE)] * WARM_UP_RUNS

@@ -5,6 +5,7 @@ synthetic 12 MP frame, the lighting and scanner simulators, the bundled models, 
 from __future__ import annotations
 
 import queue
+import re
 from pathlib import Path
 
 import cv2
@@ -80,11 +81,16 @@ def _inspect(station) -> object:
     return outcome
 
 
-def test_without_a_profile_the_tray_is_detected_and_captures_say_so(config):
+def test_without_a_profile_the_tray_is_detected_and_captures_say_so(config, caplog):
+    caplog.set_level("INFO", logger="station_app.station")
     with open_station(config, start_scanner=False) as station:
         assert station.profile is None and station.profile_version == UNCALIBRATED
         assert station.thresholds == (config.thresholds.ok_below,
                                       config.thresholds.damaged_above)
+    warmed = [r.getMessage() for r in caplog.records if "warmed up" in r.getMessage()]
+    assert len(warmed) == 1     # every model ran before the first item
+    for model in ("scorer", "item_scorer", "reference_embedding", "segmenter"):
+        assert re.search(rf"\b{model} \d+", warmed[0]), (model, warmed[0])
 
 
 def test_the_current_profile_drives_geometry_thresholds_camera_and_capture_records(
