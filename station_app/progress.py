@@ -32,9 +32,15 @@ class ProgressBar:
         self._last_draw = 0.0
         self._interactive = bool(getattr(self.stream, "isatty", lambda: False)())
         self._last_logged_tenth = -1
+        self._phase: tuple[int, int] | None = None   # (total, done) of the last report
 
     def __call__(self, done: int, total: int, note: str = "") -> None:
         now = time.monotonic()
+        if self._phase is not None and (total != self._phase[0] or done < self._phase[1]):
+            # The same bar reused for the next part of the work (another split, say): its
+            # rate and elapsed time start again, or the estimate mixes both parts.
+            self._start, self._first, self._last_logged_tenth = now, None, -1
+        self._phase = (total, done)
         if self._first is None:
             self._first = (now, done)
         finished = total > 0 and done >= total

@@ -21,3 +21,21 @@ def test_notes_are_appended():
     stream = io.StringIO()
     ProgressBar("train", stream=stream, min_interval_s=0.0)(3, 3, "loss 0.5")
     assert stream.getvalue().rstrip().endswith("loss 0.5")
+
+
+def test_a_bar_reused_for_the_next_part_of_the_work_starts_its_estimate_again(monkeypatch):
+    """One bar for several splits: the second part's time left comes from its own rate, not
+    from the first part's start (which gave 'left 12:59:14' for a 26-minute pass)."""
+    clock = [0.0]
+    monkeypatch.setattr("station_app.progress.time.monotonic", lambda: clock[0])
+    stream = io.StringIO()
+    bar = ProgressBar("prepare", stream=stream, min_interval_s=0.0)
+    for done in range(1, 11):            # 10 images, one a second
+        clock[0] += 1.0
+        bar(done, 10)
+    clock[0] += 600.0                    # other work in between
+    for done, seconds in ((1, 1.0), (20, 19.0)):   # the next split: 100, one a second
+        clock[0] += seconds
+        bar(done, 100)
+    assert stream.getvalue().splitlines()[-1] == \
+        f"prepare [{'#' * 6}{'-' * 24}] 20/100  20% elapsed 00:19 left 01:20"

@@ -261,13 +261,17 @@ def test_item_samples_are_the_station_crop_with_the_defect_mask_cut_alike(tiny_d
 
 
 def test_the_train_command_names_an_item_scorer_and_its_manifest_says_so(tiny_dataset,
-                                                                         tmp_path):
+                                                                         tmp_path, capsys):
     from station_app.cli import main
     assert main(["train", "scorer", "--region", "item", "--data", str(tiny_dataset),
                  "--out", str(tmp_path), "--epochs", "1", "--size", "64"]) == 0
     manifest = verify_model(tmp_path / "item_scorer.onnx")
     assert manifest.name == "item_scorer"
     assert "item crop" in manifest.training_data.description
+    shown = capsys.readouterr().err          # each long step has its own progress line
+    for step in ("prepare images", "trunk features", "train scorer"):
+        assert any(line.startswith(step) and " 100% " in line
+                   for line in shown.splitlines()), (step, shown)
 
 
 def test_train_command_refuses_a_region_for_the_segmenter(tiny_dataset, tmp_path, capsys):

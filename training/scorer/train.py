@@ -138,11 +138,13 @@ def _optimizer(top: ScorerTop, options: ScorerOptions) -> torch.optim.Optimizer:
 def train_scorer(data: Path, out: Path, options: ScorerOptions = ScorerOptions(),
                  progress: Progress | None = None,
                  load_progress: LoadProgress | None = None,
-                 extra_train: Sequence[Path] = ()) -> dict:
+                 extra_train: Sequence[Path] = (),
+                 trunk_progress: LoadProgress | None = None) -> dict:
     """Train (resuming from ``out/<name>.ckpt`` when present) and export the model.
 
     ``extra_train``: more data sets whose train splits are added to ``data``'s (more
-    items to learn from); validation and test stay ``data``'s."""
+    items to learn from); validation and test stay ``data``'s. ``load_progress`` reports
+    reading the images, ``trunk_progress`` (default: the same) the frozen trunk's pass."""
     if options.size % INPUT_MULTIPLE:
         raise ValueError(f"size must be a multiple of {INPUT_MULTIPLE}, got {options.size}")
     out.mkdir(parents=True, exist_ok=True)
@@ -165,7 +167,7 @@ def train_scorer(data: Path, out: Path, options: ScorerOptions = ScorerOptions()
              options.region, options.size, device)
 
     model = DefectScorer(load_imagenet_lite0(), options.fpn_channels)
-    trunk_progress = (lambda done, total: load_progress(done, total)) if load_progress else None
+    trunk_progress = trunk_progress or load_progress
     train_features = TrunkFeatures.concatenate([
         compute_trunk_features(model.trunk, part, max(1, options.variants), device,
                                options.seed, cache_dir=cache_dir, progress=trunk_progress)
@@ -247,7 +249,7 @@ def train_scorer(data: Path, out: Path, options: ScorerOptions = ScorerOptions()
     metrics = {"best_epoch": float(best["epoch"])}
     for split, samples, features in (("validation", validation, validation_features),
                                      *_test_split(data, options, model, device, cache_dir,
-                                                  load_progress)):
+                                                  load_progress, trunk_progress)):
         scores = predict_any(top, features, device)
         for key, value in scorer_metrics(samples.labels[:, 0] > 0, samples.labels[:, 1] > 0,
                                          scores).items():
@@ -261,7 +263,8 @@ def train_scorer(data: Path, out: Path, options: ScorerOptions = ScorerOptions()
 
 
 def _test_split(data: Path, options: ScorerOptions, model: DefectScorer, device: torch.device,
-                cache_dir: Path, load_progress: LoadProgress | None
+                cache_dir: Path, load_progress: LoadProgress | None,
+                trunk_progress: LoadProgress | None = None
                 ) -> list[tuple[str, ScorerSamples, TrunkFeatures]]:
     """The test split's samples and features, when the data set has one."""
     if not (data / "query-test.parquet").is_file():
@@ -271,7 +274,7 @@ def _test_split(data: Path, options: ScorerOptions, model: DefectScorer, device:
     if len(test) == 0:
         return []
     return [("test", test, compute_trunk_features(model.trunk, test, 1, device, options.seed,
-                                                   cache_dir=cache_dir))]
+                                                   cache_dir=cache_dir, progress=trunk_progress))]
 
 
 def _write_manifest(onnx_path: Path, data: Path, options: ScorerOptions,
