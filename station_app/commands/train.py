@@ -36,6 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--name", default=None,
                         help="scorer: model name for the ONNX file and manifest (default: "
                              "scorer, or item_scorer with --region item)")
+    parser.add_argument("--cache", type=Path, default=None, metavar="DIR",
+                        help="scorer: folder for the prepared images and trunk features "
+                             "(default OUT/cache); give the seeds of one ensemble the same "
+                             "folder and the trunk pass runs once")
     add_common_options(parser)
     parser.set_defaults(handler=run)
 
@@ -48,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
         return run_scorer(args)
     if args.extra_train:
         raise StationError("--extra-train is for the scorer; the segmenter trains on --data")
-    if args.region != "tray" or args.name:
-        raise StationError("--region and --name are for the scorer; the segmenter has one input")
+    if args.region != "tray" or args.name or args.cache:
+        raise StationError("--region, --name and --cache are for the scorer; the segmenter has "
+                           "one input and no cache")
     try:
         from training.segmenter.train import SegmenterOptions, train_segmenter
     except ImportError as error:
@@ -89,7 +94,7 @@ def run_scorer(args: argparse.Namespace) -> int:
                           progress=lambda done, total, note: bar(done, total, note),
                           load_progress=ProgressBar("prepare images"),
                           trunk_progress=ProgressBar("trunk features (cached)"),
-                          extra_train=args.extra_train)
+                          extra_train=args.extra_train, cache_dir=args.cache)
     metrics = result["metrics"]
     print(f"wrote {result['onnx']} ({result['training_samples']} training images, best epoch {metrics['best_epoch']:.0f}, validation AP_any "
           f"{metrics.get('validation_ap_any', float('nan')):.4f}, test AP_any "

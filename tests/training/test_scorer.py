@@ -228,6 +228,21 @@ def test_extra_data_sets_add_their_train_splits(tiny_dataset, tmp_path_factory, 
         train_scorer(tiny_dataset, tmp_path / "run", options)
 
 
+def test_seeds_sharing_a_cache_run_the_trunk_once(tiny_dataset, tmp_path):
+    """An ensemble's members differ only in the seed: the unaugmented trunk features do not
+    depend on it, so the second member reads them back instead of recomputing them."""
+    cache = tmp_path / "shared-cache"
+    passes: dict[int, int] = {}
+    for seed in (0, 3):
+        options = ScorerOptions(size=64, epochs=1, batch_size=4, seed=seed, device="cpu")
+        train_scorer(tiny_dataset, tmp_path / f"seed{seed}", options, cache_dir=cache,
+                     trunk_progress=lambda done, total, seed=seed: passes.__setitem__(
+                         seed, passes.get(seed, 0) + 1))
+        assert (tmp_path / f"seed{seed}" / "scorer.onnx").is_file()
+    assert passes.get(0, 0) > 0 and passes.get(3, 0) == 0
+    assert not (tmp_path / "seed3" / "cache").exists()
+
+
 def test_train_command_refuses_extra_data_for_the_segmenter(tiny_dataset, tmp_path, capsys):
     from station_app.cli import main
     assert main(["train", "segmenter", "--data", str(tiny_dataset), "--out", str(tmp_path),
@@ -278,7 +293,7 @@ def test_train_command_refuses_a_region_for_the_segmenter(tiny_dataset, tmp_path
     from station_app.cli import main
     assert main(["train", "segmenter", "--data", str(tiny_dataset), "--out", str(tmp_path),
                  "--region", "item"]) == 1
-    assert "--region and --name are for the scorer" in capsys.readouterr().err
+    assert "--region, --name and --cache are for the scorer" in capsys.readouterr().err
 
 
 def test_an_ensemble_of_seeds_exports_the_mean_logit_on_one_trunk(tiny_dataset, tmp_path):

@@ -8,8 +8,12 @@ and the exported file has the same inputs and outputs as a single scorer, so the
 needs no change to use it. The tops' large weights are stored as float16 (compute stays
 float32) so that two tops weigh about what one did.
 
+    station-app train scorer --region item --seed 0 --cache runs/item-cache --out runs/item0 ...
+    station-app train scorer --region item --seed 1 --cache runs/item-cache --out runs/item1 ...
     .venv/bin/python -m training.scorer.ensemble --data DIR --out engines/models/item_scorer.onnx \\
-        runs/item-seed0/item_scorer.ckpt runs/item-seed1/item_scorer.ckpt
+        runs/item0/item_scorer.ckpt runs/item1/item_scorer.ckpt
+
+With one ``--cache`` folder the members share the prepared images and the trunk pass.
 """
 
 from __future__ import annotations

@@ -139,18 +139,21 @@ def train_scorer(data: Path, out: Path, options: ScorerOptions = ScorerOptions()
                  progress: Progress | None = None,
                  load_progress: LoadProgress | None = None,
                  extra_train: Sequence[Path] = (),
-                 trunk_progress: LoadProgress | None = None) -> dict:
+                 trunk_progress: LoadProgress | None = None,
+                 cache_dir: Path | None = None) -> dict:
     """Train (resuming from ``out/<name>.ckpt`` when present) and export the model.
 
     ``extra_train``: more data sets whose train splits are added to ``data``'s (more
     items to learn from); validation and test stay ``data``'s. ``load_progress`` reports
-    reading the images, ``trunk_progress`` (default: the same) the frozen trunk's pass."""
+    reading the images, ``trunk_progress`` (default: the same) the frozen trunk's pass.
+    ``cache_dir`` (default ``out/cache``) keeps the prepared images and trunk features; runs
+    with other seeds can share it, and then the trunk pass runs once."""
     if options.size % INPUT_MULTIPLE:
         raise ValueError(f"size must be a multiple of {INPUT_MULTIPLE}, got {options.size}")
     out.mkdir(parents=True, exist_ok=True)
     device = pick_device(options.device)
     torch.manual_seed(options.seed)
-    cache_dir = out / "cache"
+    cache_dir = cache_dir or out / "cache"
     train_parts = [load_samples(root, "train", options.size, HEATMAP_STRIDE, cache_dir,
                                 include_references=options.use_references,
                                 progress=load_progress, region=options.region)

@@ -66,7 +66,11 @@ def compute_trunk_features(trunk: FrozenTrunk, samples: ScorerSamples, variants:
                            cache_dir: Path | None = None,
                            progress: Progress | None = None) -> TrunkFeatures:
     """Run the trunk over ``variants`` versions of every sample (variant 0 unaugmented)."""
-    key = hashlib.sha256(repr((samples.capture_ids, samples.images.shape, variants, seed,
+    # Variant 0 is the image as captured: without augmented variants the features do not
+    # depend on the seed, so runs with other seeds (an ensemble's members) share the cache.
+    augmentation_seed = seed if variants > 1 else 0
+    key = hashlib.sha256(repr((samples.capture_ids, samples.images.shape, variants,
+                               augmentation_seed,
                                float(samples.images[:, ::7, ::7].mean()) if len(samples) else 0.0)
                               ).encode()).hexdigest()[:16]
     cache = cache_dir / f"trunk-{samples.images.shape[1]}-{key}.npz" if cache_dir else None
