@@ -78,13 +78,8 @@ def open_replay_models(config: StationConfig, scorer_path: Path | None = None,
             raise StationError(str(error)) from error
         models["fusion"] = {"name": "fusion", "version": str(fusion.provenance.get("date", "")),
                             "sha256": _sha256(fusion_path), "path": str(fusion_path)}
-        fitted_at = fusion.provenance.get("item_resolution")
-        if item_scorer is not None and fitted_at is not None and int(fitted_at) != item_scorer.size:
-            log.warning("the item crop is scored at %d px (models.item_score_resolution) but "
-                        "%s was fitted at %d px: set it back, or re-fit the fusion and "
-                        "thresholds at %d px (python -m training.fusion_fit --item-size %d)",
-                        item_scorer.size, fusion_path, int(fitted_at), item_scorer.size,
-                        item_scorer.size)
+        for mismatch in fusion_mismatches(fusion, scorer, item_scorer):
+            log.warning("%s: %s", fusion_path, mismatch)
     else:
         fusion = FusionModel.supervised_only()
         models["fusion"] = {"name": "supervised-only", "version": "identity on p_any",
@@ -115,6 +110,60 @@ def open_replay_models(config: StationConfig, scorer_path: Path | None = None,
                         "patch_settings": patch_settings.key_text(),
                         "comparison": repr(comparison), "cpu_count": os.cpu_count()}}
     return ReplayModels(inspector, info)
+
+
+ITEM_FEATURES = ("logit_item_p_any", "logit_item_p_major")
+
+
+def fusion_mismatches(fusion: FusionModel, scorer: SupervisedScorer,
+                      item_scorer: SupervisedScorer | None) -> list[str]:
+    """How the models and settings in use differ from those the fusion was fitted with,
+    each with its fix. The fusion's coefficients, and the thresholds fitted after it, are
+    calibrated to one set of scores: another model or view count shifts them silently.
+    Provenance fields that a fusion file lacks are not checked."""
+    provenance = fusion.provenance
+    refit = "re-fit the fusion and the thresholds (python -m training.fusion_fit)"
+    found = []
+
+    def differs(key: str, actual: Any) -> bool:
+        return actual is not None and provenance.get(key) is not None and provenance[key] != actual
+
+    if differs("scorer_sha256", _model_sha256(scorer)):
+        found.append(f"it was fitted with another tray scorer than {scorer.session.onnx_path}: "
+                     f"{refit}")
+    if differs("views", scorer.views):
+        found.append(f"the tray is scored with {scorer.views} view(s) (models.score_views) but "
+                     f"the fusion was fitted with {provenance['views']}: set it back, or "
+                     f"{refit} with --views {scorer.views}")
+    uses_item = any(fusion.coefficients.get(name, 0.0) for name in ITEM_FEATURES)
+    if item_scorer is None:
+        if uses_item:
+            found.append("it weighs the item scorer's scores but no item scorer is configured "
+                         "(models.item_scorer): configure one, or " + refit + " without one")
+        return found
+    if not uses_item:
+        found.append(f"it gives the item scorer {item_scorer.session.onnx_path} no weight, so "
+                     f"the item crop is scored for nothing: set models.item_scorer: \"\", or "
+                     f"{refit} with --item-scorer")
+    elif differs("item_scorer_sha256", _model_sha256(item_scorer)):
+        found.append(f"it was fitted with another item scorer than "
+                     f"{item_scorer.session.onnx_path}: {refit} with --item-scorer")
+    if differs("item_views", item_scorer.views):
+        found.append(f"the item crop is scored with {item_scorer.views} view(s) "
+                     f"(models.item_score_views) but the fusion was fitted with "
+                     f"{provenance['item_views']}: set it back, or {refit} with "
+                     f"--item-views {item_scorer.views}")
+    if differs("item_resolution", item_scorer.size):
+        found.append(f"the item crop is scored at {item_scorer.size} px "
+                     f"(models.item_score_resolution) but the fusion was fitted at "
+                     f"{provenance['item_resolution']} px: set it back, or {refit} with "
+                     f"--item-size {item_scorer.size}")
+    return found
+
+
+def _model_sha256(scorer: SupervisedScorer) -> str | None:
+    manifest = scorer.session.manifest
+    return manifest.sha256 if manifest is not None else None
 
 
 def _open_item_scorer(config: StationConfig, batch_size: int) -> SupervisedScorer | None:

@@ -125,22 +125,52 @@ def test_interrupted_replay_resumes_without_scoring_a_capture_twice(tmp_path, da
         assert resumed[capture_id] == pytest.approx(value, abs=2e-6)
 
 
-def test_an_item_crop_size_other_than_the_fusions_is_warned_about(tmp_path, caplog):
-    """The bundled fusion was fitted with the item crop at the default size; another size
-    still scores, with a warning that names the fix."""
-    from station_app.replay.setup import open_replay_models
-
+def _fusion_warnings(caplog, config_text: str, tmp_path: Path, fusion_path: Path | None = None):
     config = tmp_path / "station.yaml"
-    for size, warned in ((DEFAULT_ITEM_SIZE, False), (512, True)):
-        config.write_text(f"models:\n  item_score_resolution: {size}\n")
-        caplog.clear()
-        with caplog.at_level("WARNING", logger="station_app.replay"):
-            models = open_replay_models(load_config(config), cache_dir=tmp_path / "cache")
-        assert models.info["scoring"]["item_resolution"] == size
-        messages = [r.getMessage() for r in caplog.records if "item_score_resolution" in r.getMessage()]
-        assert bool(messages) is warned, messages
-        if warned:
-            assert f"--item-size {size}" in messages[0] and str(DEFAULT_ITEM_SIZE) in messages[0]
+    config.write_text(config_text or "{}\n")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="station_app.replay"):
+        models = open_replay_models(load_config(config), cache_dir=tmp_path / "cache",
+                                    fusion_path=fusion_path)
+    return models, [r.getMessage() for r in caplog.records if "fusion" in r.getMessage()]
+
+
+@pytest.mark.parametrize("setting, value, fix", [
+    ("item_score_resolution", 512, "--item-size 512"),
+    ("item_score_views", 1, "--item-views 1"),
+    ("score_views", 2, "--views 2"),
+    ("item_scorer", '""', "models.item_scorer"),
+])
+def test_settings_other_than_the_fusions_are_warned_about(tmp_path, caplog, setting, value, fix):
+    """The bundled fusion was fitted with the bundled models at the default settings: they
+    open without a warning; another setting still scores, with a warning naming the fix."""
+    models, messages = _fusion_warnings(caplog, "", tmp_path)
+    assert messages == []
+    assert models.info["scoring"]["item_resolution"] == DEFAULT_ITEM_SIZE
+    models, messages = _fusion_warnings(caplog, f"models:\n  {setting}: {value}\n", tmp_path)
+    assert len(messages) == 1, messages
+    assert f"models.{setting}" in messages[0] and fix in messages[0] and "fusion_fit" in messages[0]
+
+
+@pytest.mark.parametrize("edit, expected", [
+    ({"provenance": {"scorer_sha256": "0" * 64}}, "another tray scorer"),
+    ({"provenance": {"item_scorer_sha256": "0" * 64}}, "another item scorer"),
+    ({"coefficients": {"logit_item_p_any": 0.0, "logit_item_p_major": 0.0}}, "no weight"),
+])
+def test_a_fusion_fitted_with_other_models_is_warned_about(tmp_path, caplog, edit, expected):
+    import yaml
+
+    from station_app.models import model_path
+
+    bundled = model_path(load_config().models, "scorer").with_name("fusion.yaml")
+    data = yaml.safe_load(bundled.read_text())
+    for section, values in edit.items():
+        data[section].update(values)
+    edited = tmp_path / "fusion.yaml"
+    edited.write_text(yaml.safe_dump(data))
+    _, messages = _fusion_warnings(caplog, "", tmp_path, fusion_path=edited)
+    assert len(messages) == 1 and expected in messages[0], messages
+    assert str(edited) in messages[0] and "fusion_fit" in messages[0]
 
 
 def test_resume_with_other_settings_is_refused(tmp_path, dataset, scorer_onnx, cache_dir,
