@@ -128,13 +128,16 @@ def fusion_mismatches(fusion: FusionModel, scorer: SupervisedScorer,
     def differs(key: str, actual: Any) -> bool:
         return actual is not None and provenance.get(key) is not None and provenance[key] != actual
 
+    def setting(key: str, actual: int, what: str, amount: str, name: str, flag: str) -> None:
+        if differs(key, actual):
+            found.append(f"{what} is scored {amount.format(actual)} (models.{name}) but the "
+                         f"fusion was fitted {amount.format(provenance[key])}: set it back, "
+                         f"or {refit} with {flag} {actual}")
+
     if differs("scorer_sha256", _model_sha256(scorer)):
         found.append(f"it was fitted with another tray scorer than {scorer.session.onnx_path}: "
                      f"{refit}")
-    if differs("views", scorer.views):
-        found.append(f"the tray is scored with {scorer.views} view(s) (models.score_views) but "
-                     f"the fusion was fitted with {provenance['views']}: set it back, or "
-                     f"{refit} with --views {scorer.views}")
+    setting("views", scorer.views, "the tray", "with {} view(s)", "score_views", "--views")
     uses_item = any(fusion.coefficients.get(name, 0.0) for name in ITEM_FEATURES)
     if item_scorer is None:
         if uses_item:
@@ -148,16 +151,10 @@ def fusion_mismatches(fusion: FusionModel, scorer: SupervisedScorer,
     elif differs("item_scorer_sha256", _model_sha256(item_scorer)):
         found.append(f"it was fitted with another item scorer than "
                      f"{item_scorer.session.onnx_path}: {refit} with --item-scorer")
-    if differs("item_views", item_scorer.views):
-        found.append(f"the item crop is scored with {item_scorer.views} view(s) "
-                     f"(models.item_score_views) but the fusion was fitted with "
-                     f"{provenance['item_views']}: set it back, or {refit} with "
-                     f"--item-views {item_scorer.views}")
-    if differs("item_resolution", item_scorer.size):
-        found.append(f"the item crop is scored at {item_scorer.size} px "
-                     f"(models.item_score_resolution) but the fusion was fitted at "
-                     f"{provenance['item_resolution']} px: set it back, or {refit} with "
-                     f"--item-size {item_scorer.size}")
+    setting("item_views", item_scorer.views, "the item crop", "with {} view(s)",
+            "item_score_views", "--item-views")
+    setting("item_resolution", item_scorer.size, "the item crop", "at {} px",
+            "item_score_resolution", "--item-size")
     return found
 
 
