@@ -36,9 +36,11 @@ class ProgressBar:
 
     def __call__(self, done: int, total: int, note: str = "") -> None:
         now = time.monotonic()
-        if self._phase is not None and (total != self._phase[0] or done < self._phase[1]):
-            # The same bar reused for the next part of the work (another split, say): its
-            # rate and elapsed time start again, or the estimate mixes both parts.
+        if self._phase is None or total != self._phase[0] or done < self._phase[1]:
+            # The clock starts at the first report (work reports its start as done 0), not
+            # when the bar was made, which may be long before; and again when the bar is
+            # reused for the next part of the work (another split, say), or the estimate
+            # mixes both parts.
             self._start, self._first, self._last_logged_tenth = now, None, -1
         self._phase = (total, done)
         if self._first is None:

@@ -93,7 +93,7 @@ def run_scorer(args: argparse.Namespace) -> int:
     result = train_scorer(args.data, args.out, options,
                           progress=lambda done, total, note: bar(done, total, note),
                           load_progress=ProgressBar("prepare images"),
-                          trunk_progress=ProgressBar("trunk features (cached)"),
+                          trunk_progress=ProgressBar("trunk features"),
                           extra_train=args.extra_train, cache_dir=args.cache)
     metrics = result["metrics"]
     print(f"wrote {result['onnx']} ({result['training_samples']} training images, best epoch {metrics['best_epoch']:.0f}, validation AP_any "

@@ -39,3 +39,18 @@ def test_a_bar_reused_for_the_next_part_of_the_work_starts_its_estimate_again(mo
         bar(done, 100)
     assert stream.getvalue().splitlines()[-1] == \
         f"prepare [{'#' * 6}{'-' * 24}] 20/100  20% elapsed 00:19 left 01:20"
+
+
+def test_elapsed_time_counts_from_the_start_the_work_reports(monkeypatch):
+    """A bar made before earlier steps (preparing images) does not count their time: the
+    trunk pass showed 'elapsed 05:01' on its first line after 5 minutes of preparation."""
+    clock = [0.0]
+    monkeypatch.setattr("station_app.progress.time.monotonic", lambda: clock[0])
+    stream = io.StringIO()
+    bar = ProgressBar("trunk features", stream=stream, min_interval_s=0.0)
+    clock[0] += 300.0                    # the steps before this one
+    bar(0, 10)
+    for done in range(1, 11):
+        clock[0] += 1.0
+        bar(done, 10)
+    assert stream.getvalue().splitlines()[-1].endswith("10/10 100% elapsed 00:10 left 00:00")

@@ -205,6 +205,9 @@ def train_scorer(data: Path, out: Path, options: ScorerOptions = ScorerOptions()
 
     labels = torch.from_numpy(train.labels)
     has_mask = torch.from_numpy(train.has_mask)
+    if progress and start_epoch < options.epochs:
+        progress(start_epoch * steps_per_epoch, total_steps,
+                 f"epoch {start_epoch + 1}/{options.epochs}")
     for epoch in range(start_epoch, options.epochs):
         rng = np.random.default_rng(options.seed * 1000 + epoch)
         order = rng.permutation(len(train))

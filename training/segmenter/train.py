@@ -122,6 +122,9 @@ def train_segmenter(data: Path, out: Path, options: SegmenterOptions = Segmenter
     generator = torch.Generator().manual_seed(options.seed)
     model.train()
     total_steps = options.epochs * steps_per_epoch
+    if progress and start_epoch < options.epochs:
+        progress(start_epoch * steps_per_epoch, total_steps,
+                 f"epoch {start_epoch + 1}/{options.epochs}")
     for epoch in range(start_epoch, options.epochs):
         order_generator = np.random.default_rng(options.seed + epoch)
         order = order_generator.permutation(len(train_images))
