@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,10 @@ def decode_reduction(size: int, oversampling: float = 2.0, full: int = 2048) -> 
 
 
 def save_arrays(path: Path, **arrays: np.ndarray) -> None:
-    """Write an .npz cache so that a crash leaves the old file or the new one."""
+    """Write an .npz cache so that a crash leaves the old file or the new one. The temporary
+    name is the process's own, so runs sharing a cache folder at once (an ensemble's seeds)
+    do not write into one file; the last rename wins, with identical contents."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp.npz")
+    temporary = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
     np.savez(temporary, **arrays)
     temporary.replace(path)

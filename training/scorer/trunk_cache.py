@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from engines.preprocess import to_tensor
+from training.image_cache import save_arrays
 from training.scorer.data import ScorerSamples
 from training.scorer.model import FrozenTrunk
 
@@ -84,6 +85,8 @@ def compute_trunk_features(trunk: FrozenTrunk, samples: ScorerSamples, variants:
     heat = np.empty((variants, count) + samples.heat_targets.shape[1:], np.uint8)
     trunk = trunk.to(device).eval()
     total, done = variants * count, 0
+    if progress:
+        progress(0, total)
     for variant in range(variants):
         for start in range(0, count, batch_size):
             images = samples.images[start:start + batch_size]
@@ -101,8 +104,5 @@ def compute_trunk_features(trunk: FrozenTrunk, samples: ScorerSamples, variants:
             if progress:
                 progress(done, total)
     if cache:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache.with_suffix(".tmp.npz")
-        np.savez(temporary, stride8=stride8, stride16=stride16, heat=heat)
-        temporary.replace(cache)
+        save_arrays(cache, stride8=stride8, stride16=stride16, heat=heat)
     return TrunkFeatures(stride8, stride16, heat)
