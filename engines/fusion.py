@@ -36,6 +36,7 @@ import yaml
 FEATURE_NAMES: tuple[str, ...] = ("logit_p_any", "logit_p_major", "reference_score",
                                   "has_references", "logit_p_any_with_references",
                                   "logit_item_p_any", "logit_item_p_major")
+ITEM_FEATURES: tuple[str, ...] = ("logit_item_p_any", "logit_item_p_major")
 FEATURE_DEFINITIONS: dict[str, str] = {
     "logit_p_any": "log(p/(1-p)) of the supervised P(any defect), p clipped to [1e-4, 1-1e-4]",
     "logit_p_major": "log(p/(1-p)) of the supervised P(major defect), same clipping",

@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from engines.dataset import read_split
-from engines.fusion import FEATURE_NAMES, FusionModel, ItemScore, save_fusion
+from engines.fusion import FEATURE_NAMES, ITEM_FEATURES, FusionModel, ItemScore, save_fusion
 from engines.inspection import CaptureInput, Inspector, ReferenceImage
 from engines.manifest import load_manifest, manifest_path_for
 from engines.preprocess import read_mask, read_rgb
@@ -88,9 +88,6 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = DEFAULT_L
         if np.abs(step).max() < tolerance:
             break
     return float(weights[0]), weights[1:]
-
-
-ITEM_FEATURES = ("logit_item_p_any", "logit_item_p_major")
 
 
 def fusion_rows(queries: Sequence[ScoredQuery], model: FusionModel,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engines.fusion import FusionError, FusionModel, load_fusion
+from engines.fusion import ITEM_FEATURES, FusionError, FusionModel, load_fusion
 from engines.inspection import Inspector
 from engines.item_extraction import ItemExtractor
 from engines.reference import (ComparisonSettings, PatchSettings, ReferenceFeatureCache,
@@ -112,9 +112,6 @@ def open_replay_models(config: StationConfig, scorer_path: Path | None = None,
     return ReplayModels(inspector, info)
 
 
-ITEM_FEATURES = ("logit_item_p_any", "logit_item_p_major")
-
-
 def fusion_mismatches(fusion: FusionModel, scorer: SupervisedScorer,
                       item_scorer: SupervisedScorer | None) -> list[str]:
     """How the models and settings in use differ from those the fusion was fitted with,
@@ -122,8 +119,11 @@ def fusion_mismatches(fusion: FusionModel, scorer: SupervisedScorer,
     calibrated to one set of scores: another model or view count shifts them silently.
     Provenance fields that a fusion file lacks are not checked."""
     provenance = fusion.provenance
-    refit = "re-fit the fusion and the thresholds (python -m training.fusion_fit)"
     found = []
+
+    def refit(flags: str = "") -> str:
+        command = f"python -m training.fusion_fit --scorer {scorer.session.onnx_path} {flags}"
+        return f"re-fit the fusion ({command.strip()}), then the thresholds"
 
     def differs(key: str, actual: Any) -> bool:
         return actual is not None and provenance.get(key) is not None and provenance[key] != actual
@@ -132,25 +132,27 @@ def fusion_mismatches(fusion: FusionModel, scorer: SupervisedScorer,
         if differs(key, actual):
             found.append(f"{what} is scored {amount.format(actual)} (models.{name}) but the "
                          f"fusion was fitted {amount.format(provenance[key])}: set it back, "
-                         f"or {refit} with {flag} {actual}")
+                         f"or {refit(f'{flag} {actual}')}")
 
     if differs("scorer_sha256", _model_sha256(scorer)):
         found.append(f"it was fitted with another tray scorer than {scorer.session.onnx_path}: "
-                     f"{refit}")
+                     f"{refit()}")
     setting("views", scorer.views, "the tray", "with {} view(s)", "score_views", "--views")
     uses_item = any(fusion.coefficients.get(name, 0.0) for name in ITEM_FEATURES)
     if item_scorer is None:
         if uses_item:
-            found.append("it weighs the item scorer's scores but no item scorer is configured "
-                         "(models.item_scorer): configure one, or " + refit + " without one")
+            found.append("it weighs an item scorer's scores but none is configured "
+                         f"(models.item_scorer): configure one, or {refit('--item-scorer none')}")
         return found
+    item_path = item_scorer.session.onnx_path
     if not uses_item:
-        found.append(f"it gives the item scorer {item_scorer.session.onnx_path} no weight, so "
-                     f"the item crop is scored for nothing: set models.item_scorer: \"\", or "
-                     f"{refit} with --item-scorer")
-    elif differs("item_scorer_sha256", _model_sha256(item_scorer)):
-        found.append(f"it was fitted with another item scorer than "
-                     f"{item_scorer.session.onnx_path}: {refit} with --item-scorer")
+        found.append(f"it gives the item scorer {item_path} no weight, so the item crop is "
+                     f"scored for nothing: set models.item_scorer: \"\", or "
+                     f"{refit(f'--item-scorer {item_path}')}")
+        return found
+    if differs("item_scorer_sha256", _model_sha256(item_scorer)):
+        found.append(f"it was fitted with another item scorer than {item_path}: "
+                     f"{refit(f'--item-scorer {item_path}')}")
     setting("item_views", item_scorer.views, "the item crop", "with {} view(s)",
             "item_score_views", "--item-views")
     setting("item_resolution", item_scorer.size, "the item crop", "at {} px",

@@ -173,6 +173,21 @@ def test_a_fusion_fitted_with_other_models_is_warned_about(tmp_path, caplog, edi
     assert str(edited) in messages[0] and "fusion_fit" in messages[0]
 
 
+def test_a_fusion_without_provenance_or_item_weight_is_warned_about_once(tmp_path, caplog):
+    """A hand-made fusion (no provenance) on the tray scorer alone: nothing to compare, no
+    warning. A fusion that gives the configured item scorer no weight says so once, not
+    also about item settings it does not use."""
+    from engines.fusion import FusionModel, save_fusion
+
+    fusion = tmp_path / "fusion.yaml"
+    save_fusion(FusionModel(0.0, {"logit_p_any": 1.0}), fusion)
+    _, messages = _fusion_warnings(caplog, 'models:\n  item_scorer: ""\n', tmp_path, fusion)
+    assert messages == []
+    save_fusion(FusionModel(0.0, {"logit_p_any": 1.0}, provenance={"item_views": 2}), fusion)
+    _, messages = _fusion_warnings(caplog, "models:\n  item_score_views: 1\n", tmp_path, fusion)
+    assert len(messages) == 1 and "no weight" in messages[0], messages
+
+
 def test_resume_with_other_settings_is_refused(tmp_path, dataset, scorer_onnx, cache_dir,
                                                full_run, capsys):
     out = tmp_path / "copy"
