@@ -28,8 +28,8 @@ from engines.item_crop import CropBox, square_item_crop
 from engines.item_extraction import ItemExtractor
 from engines.item_scoring import with_item_view
 from engines.quality_gates import QualityIssue
-from engines.reference import (ComparisonSettings, ReferenceFeatureCache, ReferenceResult,
-                               compare, query_grid, reference_heatmap)
+from engines.reference import (AUGMENTATIONS, ComparisonSettings, ReferenceFeatureCache,
+                               ReferenceResult, compare, query_grid, reference_heatmap)
 from engines.runtime.base import WARM_UP_RUNS
 from engines.scoring import SupervisedScore, SupervisedScorer
 from engines.taxonomy import DEFECT_TYPES
@@ -114,12 +114,18 @@ class Inspector:
         self.supervised = supervised
 
     def warm_up(self, runs: int = WARM_UP_RUNS) -> dict[str, float]:
-        """Run every model once per ``runs`` at the shape a capture will use (blank images),
-        so that the first items are as fast as the rest; milliseconds per model."""
-        size = self.cache.settings.embed_size
-        blank = np.zeros((size, size, 3), np.uint8)
-        steps: list[tuple[str, Callable[[], object]]] = [
-            ("reference_embedding", lambda: [self.scorer.embed(blank, size) for _ in range(runs)])]
+        """Run every model ``runs`` times at the shapes a capture will use (blank images),
+        so that the first items are as fast as the rest; milliseconds per model. The
+        reference embedding covers the query (one crop) and a reference bank not yet cached
+        (one crop per pose transform), as most items in a warehouse are new to it."""
+        settings = self.cache.settings
+        transforms = len(AUGMENTATIONS[settings.augmentation])
+
+        def embedding() -> None:
+            for count in sorted({1, transforms}):
+                self.scorer.warm_up_embedding(settings.embed_size, count, runs)
+
+        steps: list[tuple[str, Callable[[], object]]] = [("reference_embedding", embedding)]
         if self.supervised:
             steps.insert(0, ("scorer", lambda: self.scorer.warm_up(runs)))
             if self.item_scorer is not None:

@@ -126,6 +126,17 @@ class SupervisedScorer:
         for _ in range(runs):
             self.score(blank)
 
+    def warm_up_embedding(self, size: int, count: int, runs: int = WARM_UP_RUNS) -> None:
+        """Run each batch shape that embedding ``count`` images at ``size`` uses (full
+        batches and the remainder), ``runs`` times, on blank images."""
+        blank = np.zeros((size, size, 3), np.uint8)
+        shapes = {min(count, self.max_batch)}
+        if count > self.max_batch and count % self.max_batch:
+            shapes.add(count % self.max_batch)
+        for _ in range(runs):
+            for batch in sorted(shapes):
+                self.embed_batch([blank] * batch, size)
+
     def embed(self, image: np.ndarray, size: int) -> np.ndarray:
         """Patch features C×(size/16)×(size/16) of an RGB image resized to ``size``²."""
         return self.embed_batch([image], size)[0]

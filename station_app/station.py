@@ -194,7 +194,7 @@ def _warm_up(inspector: Any, extractor: Any) -> dict[str, float]:
     """Run every model at its serving shape before the first item (see
     ``engines.runtime.base.WARM_UP_RUNS``); milliseconds per model, also logged."""
     timings = inspector.warm_up()
-    if inspector.extractor is not extractor:
+    if extractor is not None and inspector.extractor is None:   # the station segments itself
         started = time.perf_counter()
         extractor.segmenter.warm_up()
         timings["segmenter"] = (time.perf_counter() - started) * 1000.0

@@ -164,19 +164,19 @@ def test_score_split_gives_the_item_scorer_the_full_resolution_crop(tmp_path, da
 def test_after_warm_up_a_capture_runs_no_shape_the_models_have_not_run(tmp_path, dataset,
                                                                      trunk_scorer, monkeypatch):
     """ONNX Runtime's first runs at a new shape are slow (engines.runtime.base.WARM_UP_RUNS):
-    the warm-up must run exactly the shapes the first capture will (its references' banks
-    already cached, as the gallery keeps them)."""
+    the warm-up must run exactly the shapes the first captures will, both for an item seen
+    before (its reference banks cached) and for a new one (banks built in batches)."""
     from engines.runtime.base import WARM_UP_RUNS
     from engines.scoring import SupervisedScorer
 
     shared, sha = trunk_scorer
     session = shared.session
-    tray_scorer = SupervisedScorer(session, max_batch=16, size=96, views=1)
+    # 8 pose transforms (d8) in batches of 3: bank shapes 3 and 2, query shape 1.
+    tray_scorer = SupervisedScorer(session, max_batch=3, size=96, views=1)
     item_scorer = SupervisedScorer(session, max_batch=16, size=160, views=2)
     inspector = Inspector(tray_scorer, ReferenceFeatureCache(tmp_path, sha, SETTINGS), FUSION,
                           DecisionThresholds(0.3, 0.7), item_scorer=item_scorer)
     capture = next(c for c in _inputs(dataset) if c.references)
-    inspector.inspect(capture)                        # builds and caches the reference banks
     fed: list[tuple[int, ...]] = []
     run = session.run
     monkeypatch.setattr(session, "run", lambda feeds: fed.append(feeds["image"].shape)
@@ -185,10 +185,15 @@ def test_after_warm_up_a_capture_runs_no_shape_the_models_have_not_run(tmp_path,
     timings = inspector.warm_up()
     warmed = list(fed)
     fed.clear()
+    inspector.inspect(capture)                        # builds and caches the reference banks
+    new_item = list(fed)
+    fed.clear()
     inspector.inspect(capture)
 
     assert set(timings) == {"scorer", "item_scorer", "reference_embedding"}
     assert all(ms > 0 for ms in timings.values())
-    assert fed and set(fed) <= set(warmed)
-    assert set(warmed) == {(1, 3, 96, 96), (2, 3, 160, 160), (1, 3, 128, 128)}  # tray, item, query
+    assert (3, 3, 128, 128) in new_item and (3, 3, 128, 128) not in fed   # banks built once
+    assert set(new_item) <= set(warmed) and fed and set(fed) <= set(warmed)
+    assert set(warmed) == {(1, 3, 96, 96), (2, 3, 160, 160),               # tray, item views
+                           (1, 3, 128, 128), (3, 3, 128, 128), (2, 3, 128, 128)}  # query, banks
     assert all(warmed.count(shape) >= WARM_UP_RUNS for shape in set(warmed))
