@@ -143,6 +143,8 @@ def score_split(data: Path, split: str, scorer: SupervisedScorer, cache: Referen
     inspector = Inspector(scorer, cache, comparison=comparison, supervised=supervised,
                           item_scorer=item_scorer)
     scored: list[ScoredQuery] = []
+    if progress and dataset.queries:
+        progress(0, len(dataset.queries))
     for index, query in enumerate(dataset.queries):
         image, mask = load(query.query_image, query.query_mask, query_reduction)
         references = dataset.references_for(query.item_identifier)
@@ -200,7 +202,7 @@ def open_item_scorer(args: argparse.Namespace) -> tuple[SupervisedScorer | None,
     return open_scorer(path, views=args.item_views, size=args.item_size)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--scorer", type=Path, default=Path("engines/models/scorer.onnx"))
@@ -211,7 +213,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--views", type=int, choices=VIEW_CHOICES, default=DEFAULT_VIEWS,
                         help="test-time views, as the station's models.score_views")
     add_item_scorer_arguments(parser)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     scorer, model_sha = open_scorer(args.scorer, views=args.views)
     item_scorer, item_sha = open_item_scorer(args)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,9 @@ def open_replay_models(config: StationConfig, scorer_path: Path | None = None,
         models["fusion"] = {"name": "fusion", "version": str(fusion.provenance.get("date", "")),
                             "sha256": _sha256(fusion_path), "path": str(fusion_path)}
         for mismatch in fusion_mismatches(fusion, scorer, item_scorer):
-            log.warning("%s: %s", fusion_path, mismatch)
+            log.warning("%s: %s: set it back, or re-fit the fusion (%s), then the thresholds",
+                        fusion_path, mismatch,
+                        refit_command(fusion, fusion_path, scorer, item_scorer))
     else:
         fusion = FusionModel.supervised_only()
         models["fusion"] = {"name": "supervised-only", "version": "identity on p_any",
@@ -114,50 +117,60 @@ def open_replay_models(config: StationConfig, scorer_path: Path | None = None,
 
 def fusion_mismatches(fusion: FusionModel, scorer: SupervisedScorer,
                       item_scorer: SupervisedScorer | None) -> list[str]:
-    """How the models and settings in use differ from those the fusion was fitted with,
-    each with its fix. The fusion's coefficients, and the thresholds fitted after it, are
-    calibrated to one set of scores: another model or view count shifts them silently.
-    Provenance fields that a fusion file lacks are not checked."""
+    """How the models and settings in use differ from those the fusion was fitted with.
+    The fusion's coefficients, and the thresholds fitted after it, are calibrated to one set
+    of scores: another model or view count shifts them silently. Provenance fields that a
+    fusion file lacks are not checked. ``refit_command`` is the fix for all of them."""
     provenance = fusion.provenance
     found = []
-
-    def refit(flags: str = "") -> str:
-        command = f"python -m training.fusion_fit --scorer {scorer.session.onnx_path} {flags}"
-        return f"re-fit the fusion ({command.strip()}), then the thresholds"
 
     def differs(key: str, actual: Any) -> bool:
         return actual is not None and provenance.get(key) is not None and provenance[key] != actual
 
-    def setting(key: str, actual: int, what: str, amount: str, name: str, flag: str) -> None:
+    def setting(key: str, actual: int, what: str, amount: str, name: str) -> None:
         if differs(key, actual):
             found.append(f"{what} is scored {amount.format(actual)} (models.{name}) but the "
-                         f"fusion was fitted {amount.format(provenance[key])}: set it back, "
-                         f"or {refit(f'{flag} {actual}')}")
+                         f"fusion was fitted {amount.format(provenance[key])}")
 
     if differs("scorer_sha256", _model_sha256(scorer)):
-        found.append(f"it was fitted with another tray scorer than {scorer.session.onnx_path}: "
-                     f"{refit()}")
-    setting("views", scorer.views, "the tray", "with {} view(s)", "score_views", "--views")
+        found.append(f"it was fitted with another tray scorer than {scorer.session.onnx_path}")
+    setting("views", scorer.views, "the tray", "with {} view(s)", "score_views")
     uses_item = any(fusion.coefficients.get(name, 0.0) for name in ITEM_FEATURES)
     if item_scorer is None:
         if uses_item:
             found.append("it weighs an item scorer's scores but none is configured "
-                         f"(models.item_scorer): configure one, or {refit('--item-scorer none')}")
+                         "(models.item_scorer)")
         return found
     item_path = item_scorer.session.onnx_path
     if not uses_item:
         found.append(f"it gives the item scorer {item_path} no weight, so the item crop is "
-                     f"scored for nothing: set models.item_scorer: \"\", or "
-                     f"{refit(f'--item-scorer {item_path}')}")
+                     "scored for nothing (models.item_scorer: \"\" stops scoring it)")
         return found
     if differs("item_scorer_sha256", _model_sha256(item_scorer)):
-        found.append(f"it was fitted with another item scorer than {item_path}: "
-                     f"{refit(f'--item-scorer {item_path}')}")
+        found.append(f"it was fitted with another item scorer than {item_path}")
     setting("item_views", item_scorer.views, "the item crop", "with {} view(s)",
-            "item_score_views", "--item-views")
+            "item_score_views")
     setting("item_resolution", item_scorer.size, "the item crop", "at {} px",
-            "item_score_resolution", "--item-size")
+            "item_score_resolution")
     return found
+
+
+def refit_command(fusion: FusionModel, fusion_path: Path, scorer: SupervisedScorer,
+                  item_scorer: SupervisedScorer | None) -> str:
+    """The ``training.fusion_fit`` command that fits ``fusion_path`` again for the models and
+    settings in use, all of them named (its defaults might differ from the station's)."""
+    data = fusion.provenance.get("data_set")
+    data = data if data and Path(data).is_dir() else None     # fitted on another machine
+    arguments = ["python", "-m", "training.fusion_fit", "--data", str(data or "DATA"),
+                 "--scorer", str(scorer.session.onnx_path), "--views", str(scorer.views)]
+    if item_scorer is None:
+        arguments += ["--item-scorer", "none"]
+    else:
+        arguments += ["--item-scorer", str(item_scorer.session.onnx_path),
+                      "--item-views", str(item_scorer.views),
+                      "--item-size", str(item_scorer.size)]
+    command = shlex.join([*arguments, "--out", str(fusion_path)])
+    return command + ("" if data else " (DATA: the data set's folder)")
 
 
 def _model_sha256(scorer: SupervisedScorer) -> str | None:

@@ -149,7 +149,30 @@ def test_settings_other_than_the_fusions_are_warned_about(tmp_path, caplog, sett
     assert models.info["scoring"]["item_resolution"] == DEFAULT_ITEM_SIZE
     models, messages = _fusion_warnings(caplog, f"models:\n  {setting}: {value}\n", tmp_path)
     assert len(messages) == 1, messages
-    assert f"models.{setting}" in messages[0] and fix in messages[0] and "fusion_fit" in messages[0]
+    assert f"models.{setting}" in messages[0] and fix in messages[0]
+    _assert_refit_command_names_the_configuration(messages[0], models)
+
+
+def _assert_refit_command_names_the_configuration(message: str, models) -> None:
+    """The printed re-fit is a command fusion_fit accepts, with every setting the station
+    uses spelled out and the warned-about file as its output."""
+    import shlex
+
+    from training.fusion_fit import build_parser
+
+    command = message.split("re-fit the fusion (", 1)[1].rsplit("), then the thresholds", 1)[0]
+    words = shlex.split(command.split(" (DATA:")[0])
+    assert words[:3] == ["python", "-m", "training.fusion_fit"]
+    args = build_parser().parse_args(words[3:])
+    scoring = models.info["scoring"]
+    assert args.views == scoring["views"]
+    assert str(args.out) == message.split(": ", 1)[0]
+    if scoring["item_views"] is None:
+        assert args.item_scorer == "none"
+    else:
+        assert args.item_scorer == models.info["models"]["item_scorer"]["path"]
+        assert (args.item_views, args.item_size) == (scoring["item_views"],
+                                                     scoring["item_resolution"])
 
 
 @pytest.mark.parametrize("edit, expected", [
@@ -168,9 +191,10 @@ def test_a_fusion_fitted_with_other_models_is_warned_about(tmp_path, caplog, edi
         data[section].update(values)
     edited = tmp_path / "fusion.yaml"
     edited.write_text(yaml.safe_dump(data))
-    _, messages = _fusion_warnings(caplog, "", tmp_path, fusion_path=edited)
+    models, messages = _fusion_warnings(caplog, "", tmp_path, fusion_path=edited)
     assert len(messages) == 1 and expected in messages[0], messages
-    assert str(edited) in messages[0] and "fusion_fit" in messages[0]
+    _assert_refit_command_names_the_configuration(messages[0], models)
+    assert str(edited) in messages[0]
 
 
 def test_a_fusion_without_provenance_or_item_weight_is_warned_about_once(tmp_path, caplog):
