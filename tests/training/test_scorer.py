@@ -333,7 +333,7 @@ def test_an_ensemble_of_seeds_exports_the_mean_logit_on_one_trunk(tiny_dataset, 
     train_scorer(tiny_dataset, other, ScorerOptions(**{**options.__dict__, "fpn_channels": 32}))
     with pytest.raises(ValueError, match="only the seed, epochs and device may differ"):
         load_members([runs[0], other / "scorer.ckpt"])
-    with pytest.raises(ValueError, match="only the seed, epochs and device may differ"):
+    with pytest.raises(ValueError, match="only the seed, epochs, device and size may differ"):
         load_members([runs[0], other / "scorer.ckpt"], mixed_sizes=True)
 
 
@@ -357,6 +357,9 @@ def test_members_trained_at_different_sizes_need_the_serving_size(tiny_dataset, 
     manifest = verify_model(out)
     assert manifest.inputs[0].size == (96, 96)
     assert "seeds 0, 0 at 64, 96 px" in manifest.training_data.description
+    assert ensemble_main([runs[0], runs[0], "--data", str(tiny_dataset), "--out", str(out),
+                          "--size", "96"]) == 0        # one training size, served at another
+    assert "seeds 0, 0 at 64, 64 px" in verify_model(out).training_data.description
     with load_model(out, runtime="onnxruntime", threads=1) as session:
         scorer = SupervisedScorer(session)
         assert scorer.trained_size == 96

@@ -84,9 +84,10 @@ def load_members(checkpoints: Sequence[Path], mixed_sizes: bool = False
                          "ensemble is served and validated at"
                          if not mixed_sizes and {**recipe, SIZE: None} == {**shared, SIZE: None}
                          else "")
+            allowed = "the seed, epochs, device and size" if mixed_sizes else \
+                "the seed, epochs and device"
             raise ValueError(f"{path} was trained with other options than {checkpoints[0]} "
-                             f"(only the seed, epochs and device may differ{size_hint}): "
-                             f"{recipe} vs {shared}")
+                             f"(only {allowed} may differ{size_hint}): {recipe} vs {shared}")
         shared = recipe
         top = ScorerTop(backbone, member["fpn_channels"])
         top.load_state_dict(state["best"]["state"])

@@ -287,12 +287,14 @@ def _write_manifest(onnx_path: Path, data: Path, options: ScorerOptions,
                     metrics: dict[str, float], extra_train: Sequence[Path] = (),
                     training_samples: int = 0, ensemble_seeds: Sequence[int] = (),
                     ensemble_sizes: Sequence[int] = ()) -> None:
-    """``ensemble_sizes``: the members' training sizes, named when they differ (the
-    ensemble is then served at ``options.size``, the size it was validated at)."""
+    """``ensemble_sizes``: the members' training sizes, named when one differs from the
+    ensemble's serving size ``options.size`` (``ensemble --size``); the metrics are then
+    the members' own, at their training sizes, not the ensemble's at that size."""
     size = options.size
-    mixed = len(set(ensemble_sizes)) > 1
+    mixed = any(trained != size for trained in ensemble_sizes)
     trained_at = (f"{', '.join(f'{s}x{s}' for s in ensemble_sizes)} (one size per top; "
-                  f"served at {size}x{size})" if mixed else f"{size}x{size}")
+                  f"served at {size}x{size}, where the members were not validated)"
+                  if mixed else f"{size}x{size}")
     write_model_manifest(
         onnx_path, name=options.name, version=options.version, task="scorer",
         inputs=[InputSpec(name=INPUT_NAME, shape=("N", 3, "H", "W"), size=(size, size),
