@@ -23,5 +23,9 @@ def save_arrays(path: Path, **arrays: np.ndarray) -> None:
     do not write into one file; the last rename wins, with identical contents."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(temporary, **arrays)
-    temporary.replace(path)
+    try:
+        np.savez(temporary, **arrays)
+        temporary.replace(path)
+    except BaseException:            # interrupted too: trunk caches run to gigabytes
+        temporary.unlink(missing_ok=True)
+        raise
