@@ -66,6 +66,8 @@ def export_confirmed(store: CaptureStore, out: str | Path,
     queries: dict[str, list[QueryRecord]] = {split: [] for split in SPLITS}
     references: dict[str, list[ReferenceRecord]] = {split: [] for split in SPLITS}
     confirmed = store.list(CaptureFilter(confirmed=True, since=since, until=until))
+    if progress is not None and confirmed:
+        progress(0, len(confirmed))
     for done, record in enumerate(confirmed, start=1):
         if not store.gallery.is_reference(record.capture_id):
             split = split_of(record.item_identifier, fractions)

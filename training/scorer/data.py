@@ -165,7 +165,7 @@ def load_samples(root: Path, split: str, size: int, heat_stride: int = 8,
     reduce = decode_reduction(size, oversampling=1.5)
     images = np.empty((len(sources), size, size, 3), np.uint8)
     heat = np.zeros((len(sources), heat_size, heat_size), np.uint8)
-    if progress:
+    if progress and sources:
         progress(0, len(sources))
     for index, source in enumerate(sources):
         if region == "item":

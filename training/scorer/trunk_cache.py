@@ -85,7 +85,7 @@ def compute_trunk_features(trunk: FrozenTrunk, samples: ScorerSamples, variants:
     heat = np.empty((variants, count) + samples.heat_targets.shape[1:], np.uint8)
     trunk = trunk.to(device).eval()
     total, done = variants * count, 0
-    if progress:
+    if progress and total:
         progress(0, total)
     for variant in range(variants):
         for start in range(0, count, batch_size):

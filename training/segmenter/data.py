@@ -35,7 +35,7 @@ def load_split_arrays(root: Path, split: str, size: int, cache_dir: Path | None 
     reduce = decode_reduction(size)
     images = np.empty((len(pairs), size, size, 3), np.uint8)
     masks = np.empty((len(pairs), size, size), np.uint8)
-    if progress:
+    if progress and pairs:
         progress(0, len(pairs))
     for index, (image_path, mask_path) in enumerate(pairs):
         images[index] = resize_square(read_rgb(str(root / image_path), reduce), size)
