@@ -92,6 +92,7 @@ def run_segmenter(args: argparse.Namespace) -> int:
     segmenter = ItemSegmenter(session)
     ious, by_material = [], defaultdict(list)
     bar = ProgressBar(f"evaluate segmenter ({args.split})")
+    bar(0, len(queries))
     for index, query in enumerate(queries):
         image = read_rgb(str(split.path(query.query_image)))
         truth = read_mask(str(split.path(query.query_mask)))
