@@ -32,6 +32,7 @@ from engines.reference import (AUGMENTATIONS, ComparisonSettings, ReferenceFeatu
                                ReferenceResult, compare, query_grid, reference_heatmap)
 from engines.runtime.base import WARM_UP_RUNS
 from engines.scoring import SupervisedScore, SupervisedScorer
+from engines.segmentation import ItemSegmenter
 from engines.taxonomy import DEFECT_TYPES
 from engines.verdict import DecisionThresholds, Verdict, decide
 
@@ -113,11 +114,13 @@ class Inspector:
         self.extractor = extractor
         self.supervised = supervised
 
-    def warm_up(self, runs: int = WARM_UP_RUNS) -> dict[str, float]:
+    def warm_up(self, runs: int = WARM_UP_RUNS,
+                segmenter: ItemSegmenter | None = None) -> dict[str, float]:
         """Run every model ``runs`` times at the shapes a capture will use (blank images),
         so that the first items are as fast as the rest; milliseconds per model. The
         reference embedding covers the query (one crop) and a reference bank not yet cached
-        (one crop per pose transform), as most items in a warehouse are new to it."""
+        (one crop per pose transform), as most items in a warehouse are new to it.
+        ``segmenter``: one that segments outside the inspector (the station's own)."""
         settings = self.cache.settings
         transforms = len(AUGMENTATIONS[settings.augmentation])
 
@@ -131,7 +134,9 @@ class Inspector:
             if self.item_scorer is not None:
                 steps.insert(1, ("item_scorer", lambda: self.item_scorer.warm_up(runs)))
         if self.extractor is not None:
-            steps.append(("segmenter", lambda: self.extractor.segmenter.warm_up(runs)))
+            segmenter = self.extractor.segmenter
+        if segmenter is not None:
+            steps.append(("segmenter", lambda: segmenter.warm_up(runs)))
         timings = {}
         for name, step in steps:
             started = time.perf_counter()

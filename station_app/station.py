@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -193,11 +192,7 @@ def open_station(config: StationConfig, frames: Path | None = None,
 def _warm_up(inspector: Any, extractor: Any) -> dict[str, float]:
     """Run every model at its serving shape before the first item (see
     ``engines.runtime.base.WARM_UP_RUNS``); milliseconds per model, also logged."""
-    timings = inspector.warm_up()
-    if extractor is not None and inspector.extractor is None:   # the station segments itself
-        started = time.perf_counter()
-        extractor.segmenter.warm_up()
-        timings["segmenter"] = (time.perf_counter() - started) * 1000.0
+    timings = inspector.warm_up(segmenter=extractor.segmenter if extractor else None)
     log.info("models warmed up in %.0f ms (%s)", sum(timings.values()),
              ", ".join(f"{name} {ms:.0f}" for name, ms in timings.items()))
     return timings

@@ -79,10 +79,11 @@ def open_replay_models(config: StationConfig, scorer_path: Path | None = None,
             raise StationError(str(error)) from error
         models["fusion"] = {"name": "fusion", "version": str(fusion.provenance.get("date", "")),
                             "sha256": _sha256(fusion_path), "path": str(fusion_path)}
-        for mismatch in fusion_mismatches(fusion, scorer, item_scorer):
+        mismatches = fusion_mismatches(fusion, scorer, item_scorer)
+        refit = refit_command(fusion, fusion_path, scorer, item_scorer) if mismatches else ""
+        for mismatch in mismatches:
             log.warning("%s: %s: set it back, or re-fit the fusion (%s), then the thresholds",
-                        fusion_path, mismatch,
-                        refit_command(fusion, fusion_path, scorer, item_scorer))
+                        fusion_path, mismatch, refit)
     else:
         fusion = FusionModel.supervised_only()
         models["fusion"] = {"name": "supervised-only", "version": "identity on p_any",

@@ -40,7 +40,7 @@ from training.scorer.model import FrozenTrunk, ScorerTop
 # validation anyway) and the device may not.
 MAY_DIFFER = ("seed", "epochs", "device")
 # The training size may differ too when the ensemble's serving size is named (``--size``):
-# the tops take any multiple of 32, and the ensemble is validated at the size it is served.
+# the tops take any multiple of 32; validate the ensemble at that size before shipping it.
 SIZE = "size"
 
 
@@ -81,7 +81,7 @@ def load_members(checkpoints: Sequence[Path], mixed_sizes: bool = False
         recipe = {k: v for k, v in member.items() if k not in may_differ}
         if shared is not None and recipe != shared:
             size_hint = ("; members trained at different sizes need --size, the size the "
-                         "ensemble is served and validated at"
+                         "ensemble is served at"
                          if not mixed_sizes and {**recipe, SIZE: None} == {**shared, SIZE: None}
                          else "")
             allowed = "the seed, epochs, device and size" if mixed_sizes else \
