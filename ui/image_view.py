@@ -19,14 +19,10 @@ from PyQt6.QtCore import QRectF, QSize, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QImage, QPainter, QPaintEvent
 from PyQt6.QtWidgets import QSizePolicy, QWidget
 
-from engines.heatmap import heatmap_rgba
 
 _FORMATS = {1: QImage.Format.Format_Grayscale8, 3: QImage.Format.Format_RGB888,
             4: QImage.Format.Format_RGBA8888}
 HEATMAP_LAYER = "heatmap"
-HEATMAP_SIDE = 512
-"""Side of the heatmap layer: the scorer's grid upsampled smoothly, then scaled by the
-painter; far below the tray's 2048², enough for a smooth picture on any screen."""
 
 
 @dataclass(frozen=True)
@@ -64,12 +60,6 @@ def array_qimage(array: np.ndarray) -> ArrayImage:
     qimage = QImage(sip.voidptr(array.ctypes.data), width, height, array.strides[0],
                     _FORMATS[channels])
     return ArrayImage(array, qimage)
-
-
-def heatmap_layer(heatmap: np.ndarray, side: int = HEATMAP_SIDE) -> np.ndarray:
-    """The damage heatmap as an RGBA layer: colour-mapped, transparent where the model
-    sees nothing; the layer's opacity sets how strongly it covers the tray."""
-    return heatmap_rgba(heatmap, side, side, max_alpha=1.0)
 
 
 @dataclass

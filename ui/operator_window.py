@@ -26,6 +26,7 @@ from PyQt6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PyQt6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QMainWindow,
                              QProgressBar, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget)
 
+from engines.heatmap import heatmap_layer
 from station_app.config import UiSettings
 from station_app.workflow import (Back, CaptureSaved, CommandIgnored, ConfirmationSaved, Fault,
                                   ItemRejected, ItemTyped, Retry, SignIn, SignOut, State,
@@ -33,7 +34,7 @@ from station_app.workflow import (Back, CaptureSaved, CommandIgnored, Confirmati
 from ui.action_button import ActionButton
 from ui.confirm_panel import ConfirmPanel
 from ui.fault_panel import FaultPanel
-from ui.image_view import HEATMAP_LAYER, ImageView, heatmap_layer
+from ui.image_view import HEATMAP_LAYER, ImageView
 from ui.qt_bridge import WorkflowBridge, WorkflowSurface
 from ui.status_bar import StatusBar
 from ui.style import style_sheet

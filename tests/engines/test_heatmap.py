@@ -1,15 +1,11 @@
-"""Heatmap overlays: size, type, transparency where cold, colour where hot."""
+"""Heatmap layers: size, type, transparency where cold, colour where hot."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from engines.heatmap import heatmap_rgba, overlay_heatmap, upsample_heatmap
-
-
-def _tray(height: int = 96, width: int = 128) -> np.ndarray:
-    return np.full((height, width, 3), 128, np.uint8)
+from engines.heatmap import DISPLAY_SIDE, heatmap_layer, heatmap_rgba, upsample_heatmap
 
 
 def _hot_top_left(cells: tuple[int, int] = (12, 16)) -> np.ndarray:
@@ -18,21 +14,15 @@ def _hot_top_left(cells: tuple[int, int] = (12, 16)) -> np.ndarray:
     return heat
 
 
-def test_overlay_has_the_image_size_and_type():
-    out = overlay_heatmap(_tray(), _hot_top_left())
-    assert out.shape == (96, 128, 3) and out.dtype == np.uint8
+def test_display_layer_is_opaque_where_hot_and_transparent_where_cold():
+    layer = heatmap_layer(_hot_top_left())
+    assert layer.shape == (DISPLAY_SIDE, DISPLAY_SIDE, 4) and layer.dtype == np.uint8
+    assert layer[40, 40, 3] == 255                          # hot cell: full opacity
+    assert layer[DISPLAY_SIDE - 40, DISPLAY_SIDE - 40, 3] == 0   # cold: the tray shows through
 
 
-def test_hot_regions_are_coloured_and_cold_regions_untouched():
-    tray = _tray()
-    out = overlay_heatmap(tray, _hot_top_left())
-    assert np.abs(out[5:20, 5:20].astype(int) - 128).max() > 40       # hot: visibly coloured
-    np.testing.assert_array_equal(out[60:, 80:], tray[60:, 80:])       # cold: the tray itself
-
-
-def test_zero_heatmap_leaves_the_image_unchanged():
-    tray = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(overlay_heatmap(tray, np.zeros((8, 8), np.float32)), tray)
+def test_zero_heatmap_layer_is_fully_transparent():
+    assert heatmap_layer(np.zeros((8, 8), np.float32), side=64)[..., 3].max() == 0
 
 
 def test_rgba_alpha_follows_probability():

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PyQt6.QtGui import QColor, QImage
 
-from ui.image_view import HEATMAP_LAYER, ImageView, array_qimage, heatmap_layer
+from engines.heatmap import heatmap_layer
+from ui.image_view import HEATMAP_LAYER, ImageView, array_qimage
 
 
 def _rgb(height: int = 120, width: int = 160) -> np.ndarray:
