@@ -27,8 +27,9 @@ log = logging.getLogger("station_app.demo")
 
 OPERATOR = "demo-associate"
 WAIT_S = 180.0          # per step; the workflow's own timeouts need Ticks, the demo sends none
-STAGES = ("grab", "tray_check", "tray_warp", "segmentation", "crop", "supervised", "reference",
-          "fusion", "processing_total")
+STAGES = ("lights_on", "grab", "lights_off", "store_frame", "tray_check", "tray_warp",
+          "exposure_check", "segmentation", "crop", "supervised", "item_scorer", "reference",
+          "fusion_verdict", "processing_total", "store_result")
 
 
 def ean13(prefix12: str) -> str:

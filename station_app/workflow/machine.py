@@ -674,6 +674,7 @@ class InspectionWorkflow:
             log.warning("lights did not switch off after live view: %s", error)
 
     def _save_step(self, job: int, record: CaptureRecord, lights_off_error: str) -> Any:
+        started = time.perf_counter()
         try:
             capture_id = self._sink.save(record)
         except Exception as error:  # any store failure: keep the frame in memory, retry
@@ -681,6 +682,8 @@ class InspectionWorkflow:
                                           "Check the disk, then Retry; the frame is kept "
                                           "until it is stored.", "technician"),
                                retry="save", record=record)
+        # Measured after the save, so it reaches the stored result but not capture.json.
+        record.timings_ms["store_frame"] = (time.perf_counter() - started) * 1000.0
         return _Saved(job, capture_id, record, lights_off_error)
 
     def _process_step(self, job: int, capture_id: str, record: CaptureRecord) -> Any:
@@ -707,12 +710,15 @@ class InspectionWorkflow:
                                           "technician.", "technician", capture_id=capture_id),
                                retry="process")
         outcome.timings_ms["processing_total"] = (time.perf_counter() - started) * 1000.0
+        started = time.perf_counter()
         try:
             self._sink.record_outcome(capture_id, outcome)
         except Exception as error:
             return _StepFailed(job, Fault("storage", f"Could not store the result: {error}. "
                                           "Check the disk, then Retry.", "technician",
                                           capture_id=capture_id), retry="process")
+        # For the verdict's figures only: the stored result cannot hold its own storing time.
+        outcome.timings_ms["store_result"] = (time.perf_counter() - started) * 1000.0
         reference_crop = None
         if outcome.kind == "scored" and references:
             reference_crop = self._reference_crop(references[0])

@@ -180,7 +180,9 @@ def test_happy_path_passes_every_state_and_stores_everything(station, simulator)
     assert workflow.wait_until_idle() and workflow.state is State.VERDICT_SHOWN
     assert verdict.label in ("OK", "REVIEW", "DAMAGED") and 0.0 <= verdict.fused_score <= 1.0
     assert verdict.tray_image.shape == (2048, 2048, 3) and verdict.heatmap.ndim == 2
-    assert {"grab", "segmentation", "supervised"} <= set(verdict.timings_ms)
+    # Storing the frame and the result sit between trigger and verdict, so they are timed.
+    assert {"grab", "store_frame", "segmentation", "supervised", "processing_total",
+            "store_result"} <= set(verdict.timings_ms)
     crop = verdict.item_crop            # what the screen shows beside the reference
     assert crop is not None and crop.ndim == 3 and crop.shape[0] == crop.shape[1] > 64
     assert verdict.reference_crop is None            # the item has no reference yet
@@ -197,6 +199,7 @@ def test_happy_path_passes_every_state_and_stores_everything(station, simulator)
     assert (record.operator, record.item_identifier, record.trigger) == ("badge-7", ITEM, "pedal")
     assert record.lighting["1"]["mode"] == "CONTINUOUS" and record.lighting["1"]["percent"] == 70
     assert sink.outcomes[capture_id].scores.fused == pytest.approx(verdict.fused_score)
+    assert "store_frame" in sink.outcomes[capture_id].timings_ms   # kept with the result
     confirmation = sink.confirmations[capture_id]
     assert (confirmation.agree, confirmation.severity, confirmation.defect_types,
             confirmation.verdict_label) == (False, "minor", ("deformation",), verdict.label)
