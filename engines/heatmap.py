@@ -6,7 +6,7 @@ grows with the probability: where the model sees nothing the tray shows through
 unchanged, so the operator's eye goes only to the hot spots. The operator window draws it
 as an RGBA layer of ``DISPLAY_SIDE``² that the painter scales over the tray
 (:func:`heatmap_layer`); the layer is rendered here, without Qt, so that the benchmark
-times exactly what the station draws.
+times the rendering the station does (Qt's painting aside).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ DEFAULT_FLOOR = 0.15
 DEFAULT_MAX_ALPHA = 0.65
 DISPLAY_SIDE = 512
 """Side of the displayed heatmap layer: far below the tray's 2048², enough for a smooth
-picture on any screen once the painter scales it (rendering it at 2048² took ~35 ms)."""
+picture on any screen once the painter scales it (rendering it at 2048² took ~40 ms)."""
 
 
 def upsample_heatmap(heatmap: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -83,8 +83,8 @@ def test_bundled_item_scorer_is_the_same_contract_on_the_item_crop(scorer):
 
 
 def test_bundled_scorers_have_their_padding_folded():
-    """A Pad before a convolution cost ONNX Runtime a copy and two layout changes (a third
-    of the scorers' CPU time, ``training.fold_pads``); the bundled files have none left."""
+    """A Pad before a convolution cost ONNX Runtime a copy and two layout changes (40 % of
+    the item scorer's CPU time, ``training.fold_pads``); the bundled files have none left."""
     import onnx
 
     for name in ("scorer.onnx", "item_scorer.onnx"):

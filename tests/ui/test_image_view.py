@@ -118,11 +118,3 @@ def test_placeholder_without_an_image(qtbot):
     assert view.image is not None
     view.clear("Item")
     assert view.image is None and view.placeholder == "Item"
-
-
-def test_heatmap_layer_is_transparent_where_cold():
-    heat = np.zeros((8, 8), np.float32)
-    heat[3:5, 3:5] = 1.0
-    layer = heatmap_layer(heat, side=64)
-    assert layer.shape == (64, 64, 4) and layer.dtype == np.uint8
-    assert layer[2, 2, 3] == 0 and layer[32, 32, 3] == 255

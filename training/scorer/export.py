@@ -3,7 +3,7 @@
 Dynamic height and width let one file score the tray at its default size and embed item
 crops at another size for the reference comparison (both multiples of 32). The trunk's
 "same" padding is folded into its convolutions after the export
-(``training.onnx_export.fold_pads_into_convs``: 1.5× faster on CPU, same outputs).
+(``training.fold_pads``: 1.5× faster on CPU, same outputs).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from training.onnx_export import OPSET, fold_pads_into_convs
+from training.fold_pads import fold_pads_into_convs
+from training.onnx_export import OPSET
 from training.scorer.model import OUTPUT_NAMES, DefectScorer
 
 INPUT_NAME = "image"
