@@ -435,6 +435,7 @@ class InspectionWorkflow:
         self._job += 1                  # and not one grabbed before the code was scanned
         self._enter(State.ITEM_IDENTIFIED, f"Item {code}.")
         self._enter(State.WAITING_FOR_ITEM, self._waiting_message(code))
+        self._run_on_worker(self._prepare_references_step, code, job=None)
 
     def _on_trigger(self, command: Trigger) -> None:
         if self._state is State.WAITING_FOR_ITEM:
@@ -672,6 +673,24 @@ class InspectionWorkflow:
             self._lights.off()
         except (DriverError, OSError) as error:
             log.warning("lights did not switch off after live view: %s", error)
+
+    def _prepare_references_step(self, item: str) -> None:
+        """While the associate places the item: build the pose banks of its references
+        that the station has not seen (16 pose crops through the trunk per reference), so
+        the verdict does not wait for them. The worker runs one step at a time, so a
+        trigger meanwhile captures right after. A failure is only logged: processing looks
+        the references up again and reports what still fails."""
+        started = time.perf_counter()
+        try:
+            references = tuple(self._references(item))
+            if references:
+                built = self._inspector.prepare_references(references)
+                log.debug("item %s: %d of %d reference bank(s) built ahead of the capture "
+                          "in %.0f ms", item, built, len(references),
+                          (time.perf_counter() - started) * 1000.0)
+        except Exception as error:
+            log.warning("could not prepare the references of item %s ahead of the capture "
+                        "(%s); the capture will try again", item, error)
 
     def _save_step(self, job: int, record: CaptureRecord, lights_off_error: str) -> Any:
         started = time.perf_counter()

@@ -94,6 +94,25 @@ def test_without_references_or_supervised_heads(tmp_path, dataset, trunk_scorer)
     assert reference_only.reference_score is not None
 
 
+def test_prepared_references_are_cached_once_and_give_the_same_scores(tmp_path, dataset,
+                                                                        trunk_scorer):
+    """``prepare_references`` builds only the banks not cached yet, and a capture after it
+    scores exactly as one that built its banks itself."""
+    scorer, sha = trunk_scorer
+    capture = next(c for c in _inputs(dataset) if c.references)
+    prepared = Inspector(scorer, ReferenceFeatureCache(tmp_path / "prepared", sha, SETTINGS),
+                         FUSION)
+    assert prepared.prepare_references(capture.references) == len(capture.references)
+    assert prepared.prepare_references(capture.references) == 0
+    built = prepared.cache.computed
+    result = prepared.inspect(capture)
+    assert prepared.cache.computed == built                    # the capture embedded none
+    direct = Inspector(scorer, ReferenceFeatureCache(tmp_path / "direct", sha, SETTINGS),
+                       FUSION).inspect(capture)
+    assert result.reference_score == direct.reference_score
+    assert result.fused == direct.fused
+
+
 class _NeverCalledSegmenter:
     def segment(self, image):
         raise AssertionError("a refused exposure must not reach the segmenter")

@@ -3,6 +3,7 @@ over a synthetic frame, the bundled segmenter and scorer. Time is a fake clock."
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -224,6 +225,44 @@ def test_the_verdict_carries_the_first_reference_crop(station, scene):
     assert verdict.reference_crop is not None and loads
     np.testing.assert_array_equal(verdict.reference_crop, expected)
     assert verdict.item_crop.shape[2] == 3
+
+
+_fresh_identities = itertools.count()
+
+
+def test_an_items_reference_banks_are_built_when_it_is_scanned(station, scene, models):
+    """Banks of references the station has not seen are built while the associate places
+    the item; the capture after the trigger builds none and uses them."""
+    cache = models[1].cache
+    loads = []
+
+    def load():
+        loads.append(1)
+        return scene.tray, scene.item_mask
+    reference = ReferenceImage(f"scanned-{next(_fresh_identities)}-{time.time_ns()}", load)
+    workflow, recorder, _, _, _ = station(references=lambda item: [reference] if item == ITEM
+                                          else [])
+    before = cache.computed
+    _to_waiting(workflow)                       # waits for the worker to be idle
+    assert cache.computed == before + 1 and cache.load(reference.identity) is not None
+    assert not recorder.of(Fault)
+    workflow.submit(Trigger())
+    verdict = recorder.wait_for(lambda e: isinstance(e, VerdictReady))
+    assert workflow.wait_until_idle()
+    assert cache.computed == before + 1          # nothing embedded after the trigger
+    assert "reference" in verdict.timings_ms and verdict.reference_crop is not None
+    assert len(loads) == 2        # the bank once, the crop shown beside the item once
+
+
+def test_references_that_cannot_be_prepared_do_not_stop_the_item(station, caplog):
+    """A failing lookup at scan time is logged; the item still waits for its trigger."""
+    def lookup(item):
+        raise OSError("reference store unreachable")
+    workflow, recorder, _, _, _ = station(references=lookup)
+    with caplog.at_level("WARNING", logger="station_app.workflow"):
+        _to_waiting(workflow)
+    assert workflow.state is State.WAITING_FOR_ITEM and not recorder.of(Fault)
+    assert "reference store unreachable" in caplog.text
 
 
 def test_a_second_trigger_while_busy_is_ignored_not_queued(station, models):
