@@ -362,6 +362,7 @@ class InspectionWorkflow:
         if session.detector is None:
             session.detector = self._auto.detector(result.image)   # the empty tray
             session.detector.observe(result.image)
+            self._run_on_worker(self._prepare_references_step, session.item, job=None)
             return
         try:
             fired = session.detector.observe(result.image)
@@ -435,7 +436,10 @@ class InspectionWorkflow:
         self._job += 1                  # and not one grabbed before the code was scanned
         self._enter(State.ITEM_IDENTIFIED, f"Item {code}.")
         self._enter(State.WAITING_FOR_ITEM, self._waiting_message(code))
-        self._run_on_worker(self._prepare_references_step, code, job=None)
+        if self._auto is None:
+            self._run_on_worker(self._prepare_references_step, code, job=None)
+        # With the auto trigger, only after the empty-tray frame (_on_live_view): run
+        # before it, the banks would delay that frame until the item may already lie there.
 
     def _on_trigger(self, command: Trigger) -> None:
         if self._state is State.WAITING_FOR_ITEM:

@@ -16,6 +16,7 @@ import pytest
 
 from drivers.camera import ReplayCamera
 from drivers.lighting.state import ChannelMode
+from engines.inspection import ReferenceImage
 from station_app.workflow import (Back, CaptureSaved, CommandIgnored, Fault, InspectionWorkflow,
                                   ItemRejected, ItemScanned, MemoryCaptureSink, Retry, SignIn,
                                   State, StateChanged, StillnessDetector, Trigger, TriggerSource,
@@ -97,7 +98,7 @@ def station(tmp_path, pictures, models, lights):
     """``station(first='empty', auto=FAST)`` -> (workflow, recorder, sink, camera, tray)."""
     made = []
 
-    def build(first: str = "empty", auto: AutoTriggerSettings | None = FAST):
+    def build(first: str = "empty", auto: AutoTriggerSettings | None = FAST, references=None):
         tray = Tray(tmp_path / f"tray{len(made)}", pictures)
         tray.place(first)
         camera = WatchedReplayCamera(tray.folder)
@@ -106,7 +107,7 @@ def station(tmp_path, pictures, models, lights):
         sink = MemoryCaptureSink()
         workflow = InspectionWorkflow(camera=camera, lights=lights, extractor=extractor,
                                       inspector=inspector, sink=sink, clock=FakeClock(),
-                                      auto_trigger=auto)
+                                      auto_trigger=auto, references=references)
         recorder = Recorder()
         workflow.subscribe(recorder)
         made.append((workflow, camera))
@@ -165,6 +166,25 @@ def test_a_placed_item_is_captured_by_itself_once(station, simulator):
     assert [record.trigger for record in sink.captures.values()] == ["auto", "auto"]
     assert len(recorder.of(CaptureSaved)) == 2
     assert _only_the_worker_grabbed(camera)
+
+
+def test_new_reference_banks_are_built_after_the_empty_tray_frame(station, scene):
+    """The banks of an item's new references are built while it is placed, but with the
+    auto trigger only after the frame taken as the empty tray: built before it, they would
+    hold that frame back until the item might already lie in it (and never fire)."""
+    grabs_when_loaded = []
+
+    def load():
+        grabs_when_loaded.append(camera.grabs)
+        return scene.tray, scene.item_mask
+    reference = ReferenceImage(f"auto-trigger-{time.time_ns()}", load)
+    workflow, recorder, sink, camera, tray = station(references=lambda item: [reference])
+    _scan_item(workflow, recorder)
+    camera.wait_grabs(3)
+    assert grabs_when_loaded and grabs_when_loaded[0] >= 1
+    tray.place("item")
+    recorder.wait_for(lambda e: isinstance(e, VerdictReady))
+    assert workflow.wait_until_idle() and len(grabs_when_loaded) == 2   # bank, shown crop
 
 
 @pytest.mark.parametrize("auto", [None, AutoTriggerSettings(enabled=False)])
