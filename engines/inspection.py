@@ -145,12 +145,14 @@ class Inspector:
         return timings
 
     def prepare_references(self, references: Sequence[ReferenceImage]) -> int:
-        """Build and cache the pose banks of the references not cached yet; how many were
-        built. The station calls this when an item is scanned, so that the banks of an item
-        new to it are built while the associate places the item, not after the trigger."""
+        """Build and cache the pose banks of the references not cached yet (cached ones are
+        not read); how many were built. The station calls this when an item is scanned, so
+        that the banks of an item new to it are built while the associate places the item,
+        not after the trigger."""
         before = self.cache.computed
         for reference in references:
-            self.cache.bank(reference.identity, self.scorer, reference.load)
+            if not self.cache.path(reference.identity).is_file():
+                self.cache.bank(reference.identity, self.scorer, reference.load)
         return self.cache.computed - before
 
     def inspect(self, capture: CaptureInput) -> InspectionResult:

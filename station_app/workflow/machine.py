@@ -161,6 +161,7 @@ class InspectionWorkflow:
         self._code_rules = code_rules
         self._references = references or (lambda item: ())
         self._auto = auto_trigger if auto_trigger is not None and auto_trigger.enabled else None
+        self._preparing = 0                     # generation of the reference prefetch
         self._live_view_running = False         # a live-view step is on the worker
         self._next_live_view_at = 0.0           # time.monotonic() of the next one
         self._live_lights = False               # live view may have left the lights on
@@ -311,6 +312,9 @@ class InspectionWorkflow:
         future: Future = self._worker.submit(step, *args)
 
         def deliver(done: Future) -> None:
+            if done.cancelled():               # queued when the workflow closed
+                self._done_one()
+                return
             try:
                 result = done.result()
             except BaseException as error:   # a step's own bug: report, stay recoverable
@@ -362,7 +366,7 @@ class InspectionWorkflow:
         if session.detector is None:
             session.detector = self._auto.detector(result.image)   # the empty tray
             session.detector.observe(result.image)
-            self._run_on_worker(self._prepare_references_step, session.item, job=None)
+            self._prepare_references(session.item)
             return
         try:
             fired = session.detector.observe(result.image)
@@ -436,8 +440,9 @@ class InspectionWorkflow:
         self._job += 1                  # and not one grabbed before the code was scanned
         self._enter(State.ITEM_IDENTIFIED, f"Item {code}.")
         self._enter(State.WAITING_FOR_ITEM, self._waiting_message(code))
+        self._preparing += 1            # a prefetch for an earlier code stops
         if self._auto is None:
-            self._run_on_worker(self._prepare_references_step, code, job=None)
+            self._prepare_references(code)
         # With the auto trigger, only after the empty-tray frame (_on_live_view): run
         # before it, the banks would delay that frame until the item may already lie there.
 
@@ -454,6 +459,7 @@ class InspectionWorkflow:
 
     def _start_capture(self) -> None:
         session = self._session
+        self._preparing += 1           # a reference prefetch stops after its current bank
         self._start_step(State.CAPTURING, "Capturing: keep the tray still.", self._capture_step,
                          session.operator, session.item, session.trigger)
 
@@ -678,23 +684,37 @@ class InspectionWorkflow:
         except (DriverError, OSError) as error:
             log.warning("lights did not switch off after live view: %s", error)
 
-    def _prepare_references_step(self, item: str) -> None:
+    def _prepare_references(self, item: str) -> None:
+        """Queue the reference prefetch of ``item``; an earlier one still running stops."""
+        self._preparing += 1
+        self._run_on_worker(self._prepare_references_step, item, self._preparing, job=None)
+
+    def _prepare_references_step(self, item: str, generation: int) -> None:
         """While the associate places the item: build the pose banks of its references
         that the station has not seen (16 pose crops through the trunk per reference), so
         the verdict does not wait for them. The worker runs one step at a time, so a
-        trigger meanwhile captures right after. A failure is only logged: processing looks
-        the references up again and reports what still fails."""
-        started = time.perf_counter()
+        capture or a newly scanned item stops this after the bank in hand (about a third
+        of a second here); processing builds what is left. Failures are only logged:
+        processing looks the references up again and reports what still fails."""
+        started, built = time.perf_counter(), 0
         try:
             references = tuple(self._references(item))
-            if references:
-                built = self._inspector.prepare_references(references)
-                log.debug("item %s: %d of %d reference bank(s) built ahead of the capture "
-                          "in %.0f ms", item, built, len(references),
-                          (time.perf_counter() - started) * 1000.0)
         except Exception as error:
-            log.warning("could not prepare the references of item %s ahead of the capture "
+            log.warning("could not look up the references of item %s ahead of the capture "
                         "(%s); the capture will try again", item, error)
+            return
+        for reference in references:
+            if generation != self._preparing:
+                break
+            try:
+                built += self._inspector.prepare_references([reference])
+            except Exception as error:
+                log.warning("could not prepare reference %s of item %s ahead of the capture "
+                            "(%s); the capture will try again", reference.identity, item,
+                            error)
+        if built:
+            log.debug("item %s: %d reference bank(s) built ahead of the capture in %.0f ms",
+                      item, built, (time.perf_counter() - started) * 1000.0)
 
     def _save_step(self, job: int, record: CaptureRecord, lights_off_error: str) -> Any:
         started = time.perf_counter()

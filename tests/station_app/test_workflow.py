@@ -254,6 +254,39 @@ def test_an_items_reference_banks_are_built_when_it_is_scanned(station, scene, m
     assert len(loads) == 2        # the bank once, the crop shown beside the item once
 
 
+def test_a_trigger_stops_the_reference_prefetch_after_the_bank_in_hand(station, scene):
+    """The associate was quicker than the banks: the capture waits for the one being built,
+    not for the rest, which processing builds after the frame is stored."""
+    entered, release = threading.Event(), threading.Event()
+    stored_when_loaded: dict[str, list[int]] = {}
+    sink = MemoryCaptureSink()
+
+    def loader(name):
+        def load():
+            stored_when_loaded.setdefault(name, []).append(len(sink.log))
+            if name == "first" and not entered.is_set():
+                entered.set()
+                assert release.wait(10)
+            return scene.tray, scene.item_mask
+        return load
+    stamp = time.time_ns()
+    references = [ReferenceImage(f"{name}-{stamp}", loader(name))
+                  for name in ("first", "second", "third")]
+    workflow, recorder, _, _, _ = station(sink=sink, references=lambda item: references
+                                          if item == ITEM else [])
+    workflow.submit(SignIn("badge-7"))
+    workflow.submit(ItemScanned(ITEM))
+    assert entered.wait(10)                       # the prefetch is building the first bank
+    workflow.submit(Trigger())
+    recorder.wait_for(lambda e: isinstance(e, StateChanged) and e.new is State.CAPTURING)
+    release.set()
+    recorder.wait_for(lambda e: isinstance(e, VerdictReady))
+    assert workflow.wait_until_idle()
+    assert stored_when_loaded["first"][0] == 0    # built before the capture
+    assert stored_when_loaded["second"][0] >= 1   # the rest after the frame was stored
+    assert stored_when_loaded["third"][0] >= 1
+
+
 def test_references_that_cannot_be_prepared_do_not_stop_the_item(station, caplog):
     """A failing lookup at scan time is logged; the item still waits for its trigger."""
     def lookup(item):
