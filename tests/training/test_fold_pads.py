@@ -121,16 +121,20 @@ def test_a_constant_zero_pad_is_folded_into_the_conv(pads, conv_pads, tmp_path: 
     np.testing.assert_allclose(_run(path, image), expected, atol=1e-5)
 
 
+def _describe(path: Path) -> None:
+    """A manifest for the small network, as the export writes one."""
+    image = InputSpec("image", ("N", 3, "H", "W"), size=(64, 64), mean=(0.5,) * 3,
+                      std=(0.25,) * 3, colour_order="RGB")
+    write_model_manifest(path, name="tiny", version="1", task="scorer", inputs=[image],
+                         outputs=[OutputSpec("out", ("N", 4, "H/4", "W/4"), "stand-in")],
+                         training_description="none", dataset_id="none", metrics={})
+
+
 def test_folding_a_model_keeps_its_manifest_true(same_pad_network: Path, tmp_path: Path,
                                                  capsys):
     """``python -m training.fold_pads``: the manifest gets the new sha256 (the station
     verifies it) and a note; a file its manifest does not describe is refused."""
-    image = InputSpec("image", ("N", 3, "H", "W"), size=(64, 64), mean=(0.5,) * 3,
-                      std=(0.25,) * 3, colour_order="RGB")
-    write_model_manifest(same_pad_network, name="tiny", version="1", task="scorer",
-                         inputs=[image], outputs=[OutputSpec("out", ("N", 4, "H/4", "W/4"),
-                                                             "stand-in")],
-                         training_description="none", dataset_id="none", metrics={})
+    _describe(same_pad_network)
     assert fold_pads.main([str(same_pad_network)]) == 0
     assert "3 pads folded" in capsys.readouterr().out
     manifest = load_manifest(same_pad_network.with_suffix(".yaml"))
@@ -149,12 +153,7 @@ def test_an_interrupted_fold_is_finished_by_running_it_again(same_pad_network: P
     """The manifest is written before the folded file replaces the old one; a stop in
     between leaves the old file under a manifest naming the folded one, which a second run
     completes (and any other mismatch is still refused)."""
-    image = InputSpec("image", ("N", 3, "H", "W"), size=(64, 64), mean=(0.5,) * 3,
-                      std=(0.25,) * 3, colour_order="RGB")
-    write_model_manifest(same_pad_network, name="tiny", version="1", task="scorer",
-                         inputs=[image], outputs=[OutputSpec("out", ("N", 4, "H/4", "W/4"),
-                                                             "stand-in")],
-                         training_description="none", dataset_id="none", metrics={})
+    _describe(same_pad_network)
     original_replace = Path.replace
 
     def stop_before_renaming_the_model(self, target):
