@@ -685,8 +685,8 @@ class InspectionWorkflow:
             log.warning("lights did not switch off after live view: %s", error)
 
     def _prepare_references(self, item: str) -> None:
-        """Queue the reference prefetch of ``item``; an earlier one still running stops."""
-        self._preparing += 1
+        """Queue the reference prefetch of ``item``; it runs until the next scan or capture
+        moves ``_preparing`` on."""
         self._run_on_worker(self._prepare_references_step, item, self._preparing, job=None)
 
     def _prepare_references_step(self, item: str, generation: int) -> None:
