@@ -95,15 +95,27 @@ def test_without_references_or_supervised_heads(tmp_path, dataset, trunk_scorer)
 
 
 def test_prepared_references_are_cached_once_and_give_the_same_scores(tmp_path, dataset,
-                                                                        trunk_scorer):
-    """``prepare_references`` builds only the banks not cached yet, and a capture after it
-    scores exactly as one that built its banks itself."""
+                                                                        trunk_scorer,
+                                                                        monkeypatch):
+    """``prepare_references`` builds only the banks not cached yet (a cached one is neither
+    loaded nor read), and a capture after it scores exactly as one that built its banks
+    itself."""
     scorer, sha = trunk_scorer
     capture = next(c for c in _inputs(dataset) if c.references)
     prepared = Inspector(scorer, ReferenceFeatureCache(tmp_path / "prepared", sha, SETTINGS),
                          FUSION)
     assert prepared.prepare_references(capture.references) == len(capture.references)
-    assert prepared.prepare_references(capture.references) == 0
+
+    def unreadable() -> tuple[np.ndarray, np.ndarray]:
+        raise AssertionError("a cached reference must not be loaded again")
+
+    def read_back(identity: str):
+        raise AssertionError("a cached bank must not be read when preparing")
+
+    monkeypatch.setattr(prepared.cache, "load", read_back)
+    again = [ReferenceImage(r.identity, unreadable) for r in capture.references]
+    assert prepared.prepare_references(again) == 0
+    monkeypatch.undo()
     built = prepared.cache.computed
     result = prepared.inspect(capture)
     assert prepared.cache.computed == built                    # the capture embedded none
