@@ -56,7 +56,10 @@ def load_run(run_dir: Path, title: str | None = None, with_images: bool = True,
             material=record.get("material", ""), defect=bool(record["defect"]),
             major=bool(record["major_defect"]), scores=_scores(record),
             defect_types=tuple(record.get("defect_types") or ()),
-            lookalike=bool(record.get("lookalike")), verdict=record.get("verdict"),
+            # The data set flags damage-like artwork on defective captures too; the report's
+            # look-alikes are the good ones.
+            lookalike=bool(record.get("lookalike")) and not bool(record["defect"]),
+            verdict=record.get("verdict"),
             images=images))
     source = info.get("source", {})
     thresholds = info.get("thresholds")

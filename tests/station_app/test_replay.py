@@ -15,6 +15,7 @@ from station_app.cli import main
 from station_app.config import load_config
 from station_app.replay import ReplayOptions, read_predictions, run_replay
 from station_app.replay.results import ResultLog
+from station_app.replay.run_report import load_run, write_run_report
 from station_app.replay.setup import open_replay_models
 from station_app.replay.source import DatasetSource
 
@@ -88,6 +89,25 @@ def test_replay_writes_predictions_results_run_info_and_a_self_contained_report(
     html = (full_run / "report.html").read_text()
     assert "data:image/jpeg;base64," in html                       # galleries embedded
     assert "src=\"http" not in html and "<link" not in html and "src=\"/" not in html
+
+
+def test_the_report_counts_only_good_captures_as_look_alikes(tmp_path, full_run):
+    """The data set flags damage-like artwork on defective captures too; the report's
+    look-alike rows (a part of the good items' verdicts) must not count those."""
+    run = tmp_path / "run"
+    shutil.copytree(full_run, run)
+    records = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    for record in records:
+        record["lookalike"] = True
+    (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    rows = load_run(run, with_images=False).captures
+    assert [row.lookalike for row in rows] == [not r["defect"] for r in records]
+    good = sum(not r["defect"] for r in records)
+    assert 0 < good < len(records)
+    html = write_run_report(run, bootstrap_resamples=10).read_text()
+    verdict_rows = html.split("Verdicts against the truth")[1].split("</table>")[0]
+    lookalike_row = verdict_rows.split("of which look-alikes")[1].split("</tr>")[0]
+    assert f">{good}<" in lookalike_row
 
 
 def test_interrupted_replay_resumes_without_scoring_a_capture_twice(tmp_path, dataset,
