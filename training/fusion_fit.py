@@ -28,17 +28,17 @@ from engines.fusion import FEATURE_NAMES, ITEM_FEATURES, FusionModel, ItemScore,
 from engines.inspection import CaptureInput, Inspector, ReferenceImage
 from engines.manifest import load_manifest, manifest_path_for
 from engines.preprocess import read_mask, read_rgb
-from engines.reference import (ComparisonSettings, PatchSettings, ReferenceFeatureCache,
-                               default_reference_cache_dir, file_identity)
+from engines.reference import (REFERENCE_READ_REDUCTION, ComparisonSettings, PatchSettings,
+                               ReferenceFeatureCache, default_reference_cache_dir,
+                               file_identity)
 from engines.runtime import load_model
 from engines.scoring import (DEFAULT_ITEM_SIZE, DEFAULT_ITEM_VIEWS, DEFAULT_VIEWS, VIEW_CHOICES,
                              SupervisedScorer)
 
 logger = logging.getLogger("training.fusion_fit")
 DEFAULT_L2 = 1.0
-# References are read at 1024² (their item crops are embedded at ≤ 320² anyway); queries at
-# full size when an item scorer looks at their item crop, as the station's 2048² tray.
-REFERENCE_READ_REDUCTION = 2
+# Queries are read at full size when an item scorer looks at their item crop, as the
+# station's 2048² tray; references at REFERENCE_READ_REDUCTION.
 
 
 @dataclass(frozen=True)

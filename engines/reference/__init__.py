@@ -6,9 +6,9 @@ trunk; ``bank`` builds each reference's pose-augmented memory bank once and cach
 for callers that hold reference images (the station gallery, a data set).
 """
 
-from engines.reference.bank import (ReferenceBank, ReferenceFeatureCache, build_bank,
-                                    content_identity, default_reference_cache_dir,
-                                    file_identity)
+from engines.reference.bank import (REFERENCE_READ_REDUCTION, ReferenceBank,
+                                    ReferenceFeatureCache, build_bank, content_identity,
+                                    default_reference_cache_dir, file_identity)
 from engines.reference.comparison import (ComparisonSettings, ReferenceResult, compare,
                                           nearest_distances)
 from engines.reference.display import reference_heatmap
@@ -16,7 +16,7 @@ from engines.reference.patches import (AUGMENTATIONS, PatchEmbedder, PatchGrid, 
                                        circle_box, query_grid)
 
 __all__ = [
-    "AUGMENTATIONS", "ComparisonSettings", "PatchEmbedder", "PatchGrid", "PatchSettings",
+    "AUGMENTATIONS", "REFERENCE_READ_REDUCTION", "ComparisonSettings", "PatchEmbedder", "PatchGrid", "PatchSettings",
     "ReferenceBank", "ReferenceFeatureCache", "ReferenceResult", "build_bank", "circle_box",
     "compare", "content_identity", "default_reference_cache_dir", "file_identity", "nearest_distances", "query_grid", "reference_heatmap",
 ]

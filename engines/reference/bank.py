@@ -65,6 +65,11 @@ def file_identity(*paths: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+# Offline scoring (the fusion fit, evaluation, replay) decodes references at half size: their
+# item crops are embedded at 320 px or less, so the full 2048² tray adds only decoding time.
+REFERENCE_READ_REDUCTION = 2
+
+
 def default_reference_cache_dir() -> Path:
     """Banks are derived data, so they live in the user's cache, not in the repository."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"

@@ -32,7 +32,7 @@ import numpy as np
 from engines.files import write_atomic
 from engines.inspection import CaptureInput, CaptureScores, Inspector, ReferenceImage, Refused
 from engines.preprocess import read_mask, read_rgb
-from engines.reference import file_identity
+from engines.reference import REFERENCE_READ_REDUCTION, file_identity
 from station_app.errors import StationError
 from station_app.replay.predictions import write_predictions
 from station_app.replay.results import SCORED, SKIPPED, ResultLog
@@ -48,7 +48,11 @@ class ReplayOptions:
 
     batch_size: int = 4
     limit: int | None = None
-    read_reduction: int = 2      # trays decoded at 1024², as the fusion was fitted
+    # Queries decoded at full size, as the station sees its trays (the item scorer's crop
+    # is cut from them); references at half size, as the fusion was fitted (their banks
+    # embed 320 px crops, so the full size adds nothing but decoding time).
+    query_reduction: int = 1
+    reference_reduction: int = REFERENCE_READ_REDUCTION
     segmenter_masks: bool = False
 
 
@@ -158,7 +162,7 @@ class _Loaded:
 def _load(capture: ReplayCapture, options: ReplayOptions) -> _Loaded | dict[str, Any]:
     """The capture's images, or a skipped record naming the file that failed."""
     started = time.perf_counter()
-    reduce = options.read_reduction
+    reduce = options.query_reduction
     if not capture.image.is_file():
         return skipped_record(capture, "image missing", str(capture.image))
     try:
@@ -187,7 +191,8 @@ def _load(capture: ReplayCapture, options: ReplayOptions) -> _Loaded | dict[str,
             return skipped_record(capture, "reference image unreadable", str(reference.image))
         references.append(ReferenceImage(
             identity,
-            lambda r=reference: (read_rgb(str(r.image), reduce), read_mask(str(r.mask), reduce))))
+            lambda r=reference: (read_rgb(str(r.image), options.reference_reduction),
+                                 read_mask(str(r.mask), options.reference_reduction))))
     read_ms = (time.perf_counter() - started) * 1000.0
     return _Loaded(capture, CaptureInput(image, mask, references), read_ms)
 

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from engines.preprocess import read_rgb
+from engines.reference import REFERENCE_READ_REDUCTION
 from engines.scoring import DEFAULT_ITEM_SIZE, DEFAULT_VIEWS
 from station_app.cli import main
 from station_app.config import load_config
 from station_app.replay import ReplayOptions, read_predictions, run_replay
 from station_app.replay.results import ResultLog
 from station_app.replay.run_report import load_run, write_run_report
+from station_app.replay.runner import _load
 from station_app.replay.setup import open_replay_models
 from station_app.replay.source import DatasetSource
 
@@ -89,6 +92,20 @@ def test_replay_writes_predictions_results_run_info_and_a_self_contained_report(
     html = (full_run / "report.html").read_text()
     assert "data:image/jpeg;base64," in html                       # galleries embedded
     assert "src=\"http" not in html and "<link" not in html and "src=\"/" not in html
+
+
+def test_queries_are_read_at_full_size_as_the_station_sees_them(dataset):
+    """The item scorer's crop is cut from the tray as the station holds it (full size), so
+    a replay must not halve the query; references are read as the fusion was fitted."""
+    capture = next(c for c in DatasetSource(dataset, SPLIT).captures() if c.references)
+    loaded = _load(capture, ReplayOptions())
+    full = read_rgb(str(capture.image))
+    assert loaded.item.tray_image.shape == full.shape
+    assert loaded.item.mask.shape == full.shape[:2]
+    reference_image, reference_mask = loaded.item.references[0].load()
+    reference_full = read_rgb(str(capture.references[0].image))
+    assert reference_image.shape[0] == reference_full.shape[0] // REFERENCE_READ_REDUCTION
+    assert reference_mask.shape == reference_image.shape[:2]
 
 
 def test_the_report_counts_only_good_captures_as_look_alikes(tmp_path, full_run):
