@@ -77,3 +77,21 @@ def test_evaluate_scorers_writes_the_table_and_scores_as_configured(small_datase
     at_512 = column(tmp_path / "item512", "item_p_any")
     assert len(default_item) == len(at_512) > 0
     assert default_item != pytest.approx(at_512, abs=1e-6)
+
+
+def test_replay_scores_as_evaluate_scorers_does(small_dataset, tmp_path):
+    """Two ways to score a split offline must give the station's numbers: ``replay`` once
+    decoded the queries at half size, so its item scorer saw half the resolution."""
+    assert main(["evaluate", "scorers", "--data", str(small_dataset), "--split", "test",
+                 "--out", str(tmp_path / "evaluate")]) == 0
+    assert main(["replay", str(small_dataset), "--split", "test", "--out",
+                 str(tmp_path / "replay"), "--no-report"]) == 0
+    with open(tmp_path / "evaluate" / "scores.csv", newline="") as handle:
+        evaluated = {row["capture_id"]: row for row in csv.DictReader(handle)}
+    replayed = {record["capture_id"]: record for record in map(
+        json.loads, (tmp_path / "replay" / "results.jsonl").read_text().splitlines())}
+    assert sorted(replayed) == sorted(evaluated) and evaluated
+    for capture_id, row in evaluated.items():
+        for column in ("p_any", "item_p_any", "reference_score", "fused"):
+            assert replayed[capture_id][column] == pytest.approx(float(row[column]), abs=1e-4), \
+                (capture_id, column)
