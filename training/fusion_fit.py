@@ -37,8 +37,6 @@ from engines.scoring import (DEFAULT_ITEM_SIZE, DEFAULT_ITEM_VIEWS, DEFAULT_VIEW
 
 logger = logging.getLogger("training.fusion_fit")
 DEFAULT_L2 = 1.0
-# Queries are read at full size when an item scorer looks at their item crop, as the
-# station's 2048² tray; references at REFERENCE_READ_REDUCTION.
 
 
 @dataclass(frozen=True)
@@ -138,6 +136,8 @@ def score_split(data: Path, split: str, scorer: SupervisedScorer, cache: Referen
         return (read_rgb(str(dataset.path(image)), reduce),
                 read_mask(str(dataset.path(mask)), reduce))
 
+    # Queries at full size when an item scorer looks at their item crop, as the station's
+    # 2048² tray; references at REFERENCE_READ_REDUCTION.
     query_reduction = 1 if item_scorer is not None else REFERENCE_READ_REDUCTION
 
     inspector = Inspector(scorer, cache, comparison=comparison, supervised=supervised,

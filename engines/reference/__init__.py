@@ -16,7 +16,9 @@ from engines.reference.patches import (AUGMENTATIONS, PatchEmbedder, PatchGrid, 
                                        circle_box, query_grid)
 
 __all__ = [
-    "AUGMENTATIONS", "REFERENCE_READ_REDUCTION", "ComparisonSettings", "PatchEmbedder", "PatchGrid", "PatchSettings",
-    "ReferenceBank", "ReferenceFeatureCache", "ReferenceResult", "build_bank", "circle_box",
-    "compare", "content_identity", "default_reference_cache_dir", "file_identity", "nearest_distances", "query_grid", "reference_heatmap",
+    "AUGMENTATIONS", "ComparisonSettings", "PatchEmbedder", "PatchGrid", "PatchSettings",
+    "REFERENCE_READ_REDUCTION", "ReferenceBank", "ReferenceFeatureCache", "ReferenceResult",
+    "build_bank", "circle_box", "compare", "content_identity",
+    "default_reference_cache_dir", "file_identity", "nearest_distances", "query_grid",
+    "reference_heatmap",
 ]

@@ -95,6 +95,21 @@ def read_run_info(run_dir: Path) -> dict[str, Any]:
     return info
 
 
+def _differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What differs between two run identities, one level deep: ``options.limit``."""
+    names = []
+    for key in sorted(set(before) | set(now)):
+        old, new = before.get(key), now.get(key)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            names += [f"{key}.{field}" for field in sorted(set(old) | set(new))
+                      if old.get(field) != new.get(field)]
+        else:
+            names.append(key)
+    return names
+
+
 def _write_run_info(run_dir: Path, info: dict[str, Any]) -> None:
     write_atomic(run_files(run_dir)["run"], json.dumps(info, indent=2, sort_keys=False) + "\n")
 
@@ -240,10 +255,11 @@ def run_replay(source: ReplaySource, inspector: Inspector, run_dir: Path,
     log = ResultLog(files["results"])
     if files["run"].exists():
         previous = read_run_info(run_dir)
-        if _identity_of(previous) != _identity_of(run_info):
-            raise StationError(f"{run_dir} holds a replay with other settings (source, models, "
-                               f"thresholds or options); resume it with the same options or "
-                               f"choose another --out")
+        differences = _differences(_identity_of(previous), _identity_of(run_info))
+        if differences:
+            raise StationError(f"{run_dir} holds a replay with other settings (differing: "
+                               f"{', '.join(differences)}); resume it with the same settings "
+                               f"or choose another --out")
         run_info["started"] = previous.get("started")
     elif log.path.exists():
         raise StationError(f"{log.path} exists without run.json; choose another --out")

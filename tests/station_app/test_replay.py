@@ -254,7 +254,7 @@ def test_resume_with_other_settings_is_refused(tmp_path, dataset, scorer_onnx, c
     out = tmp_path / "copy"
     shutil.copytree(full_run, out)
     assert _replay(dataset, out, scorer_onnx, cache_dir, "--ok-below", "0.1") == 1
-    assert "other settings" in capsys.readouterr().err
+    assert "other settings (differing: thresholds.ok_below)" in capsys.readouterr().err
     # Another scoring size (models.score_resolution) gives other scores: refused too.
     config = tmp_path / "station.yaml"
     config.write_text("models:\n  score_resolution: 384\n")
@@ -267,7 +267,16 @@ def test_resume_with_other_settings_is_refused(tmp_path, dataset, scorer_onnx, c
     # And another item-crop size (models.item_score_resolution).
     config.write_text("models:\n  item_score_resolution: 512\n")
     assert _replay(dataset, out, scorer_onnx, cache_dir, "--config", str(config)) == 1
-    assert "other settings" in capsys.readouterr().err
+    assert "other settings (differing: item_resolution)" in capsys.readouterr().err
+    # A run from before the query was read at full size names the options that changed.
+    info = json.loads((out / "run.json").read_text())
+    options = info["options"]
+    info["options"] = {**{k: v for k, v in options.items() if not k.endswith("_reduction")},
+                       "read_reduction": 2}
+    (out / "run.json").write_text(json.dumps(info))
+    assert _replay(dataset, out, scorer_onnx, cache_dir) == 1
+    assert ("differing: options.query_reduction, options.read_reduction, "
+            "options.reference_reduction)") in capsys.readouterr().err
     scoring = json.loads((full_run / "run.json").read_text())["scoring"]
     assert scoring["resolution"] == 512 and scoring["views"] == DEFAULT_VIEWS
     assert scoring["item_resolution"] == DEFAULT_ITEM_SIZE
