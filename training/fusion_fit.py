@@ -150,7 +150,8 @@ def score_split(data: Path, split: str, scorer: SupervisedScorer, cache: Referen
         references = dataset.references_for(query.item_identifier)
         result = inspector.inspect(CaptureInput(image, mask, [
             ReferenceImage(file_identity(dataset.path(r.reference_image),
-                                         dataset.path(r.reference_mask)),
+                                         dataset.path(r.reference_mask),
+                                         reduction=REFERENCE_READ_REDUCTION),
                            lambda r=r: load(r.reference_image, r.reference_mask))
             for r in references]))
         p_any, p_major, p_types = result.p_any, result.p_major, tuple(result.p_types.values())

@@ -54,14 +54,20 @@ def content_identity(*arrays: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def file_identity(*paths: str | os.PathLike[str]) -> str:
-    """sha256 over files' bytes: cheaper than decoding, for references stored as files."""
+def file_identity(*paths: str | os.PathLike[str], reduction: int = 1) -> str:
+    """sha256 over files' bytes: cheaper than decoding, for references stored as files.
+
+    ``reduction``: the files are decoded at 1/reduction of their size (offline scoring,
+    ``REFERENCE_READ_REDUCTION``). It is part of the identity, so a bank built from a
+    half-size read never stands in for the station's full-size one in a shared cache."""
     digest = hashlib.sha256()
     for path in paths:
         with open(path, "rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
         digest.update(b"\0")
+    if reduction != 1:
+        digest.update(f"decoded at 1/{reduction}".encode())
     return digest.hexdigest()
 
 

@@ -201,7 +201,8 @@ def _load(capture: ReplayCapture, options: ReplayOptions) -> _Loaded | dict[str,
             if not path.is_file():
                 return skipped_record(capture, "reference image missing", str(path))
         try:
-            identity = file_identity(reference.image, reference.mask)
+            identity = file_identity(reference.image, reference.mask,
+                                     reduction=options.reference_reduction)
         except OSError:
             return skipped_record(capture, "reference image unreadable", str(reference.image))
         references.append(ReferenceImage(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engines.preprocess import read_rgb
-from engines.reference import REFERENCE_READ_REDUCTION
+from engines.reference import REFERENCE_READ_REDUCTION, file_identity
 from engines.scoring import DEFAULT_ITEM_SIZE, DEFAULT_VIEWS
 from station_app.cli import main
 from station_app.config import load_config
@@ -106,6 +106,12 @@ def test_queries_are_read_at_full_size_as_the_station_sees_them(dataset):
     reference_full = read_rgb(str(capture.references[0].image))
     assert reference_image.shape[0] == reference_full.shape[0] // REFERENCE_READ_REDUCTION
     assert reference_mask.shape == reference_image.shape[:2]
+    # Its bank is keyed apart from the station's full-size one, should they share a cache.
+    paths = (capture.references[0].image, capture.references[0].mask)
+    assert loaded.item.references[0].identity == file_identity(
+        *paths, reduction=REFERENCE_READ_REDUCTION)
+    assert file_identity(*paths) != file_identity(*paths, reduction=REFERENCE_READ_REDUCTION)
+    assert file_identity(*paths) == file_identity(*paths, reduction=1)
 
 
 def test_the_report_counts_only_good_captures_as_look_alikes(tmp_path, full_run):
