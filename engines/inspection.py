@@ -16,6 +16,7 @@ more runtime call.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -27,9 +28,11 @@ from engines.fusion import FusionModel, ItemScore
 from engines.item_crop import CropBox, square_item_crop
 from engines.item_extraction import ItemExtractor
 from engines.item_scoring import with_item_view
+from engines.preprocess import read_mask, read_rgb
 from engines.quality_gates import QualityIssue
 from engines.reference import (AUGMENTATIONS, ComparisonSettings, ReferenceFeatureCache,
-                               ReferenceResult, compare, query_grid, reference_heatmap)
+                               ReferenceResult, compare, file_identity, query_grid,
+                               reference_heatmap)
 from engines.runtime.base import WARM_UP_RUNS
 from engines.scoring import SupervisedScore, SupervisedScorer
 from engines.segmentation import ItemSegmenter
@@ -48,6 +51,15 @@ class ReferenceImage:
 
     identity: str
     load: Callable[[], tuple[np.ndarray, np.ndarray]]
+
+    @classmethod
+    def from_files(cls, image: str | os.PathLike[str], mask: str | os.PathLike[str],
+                   reduction: int = 1) -> ReferenceImage:
+        """A reference stored as files, decoded at 1/``reduction`` of their size; the
+        identity names the reduction, so its bank is never mistaken for another size's.
+        Raises OSError when a file cannot be read."""
+        return cls(file_identity(image, mask, reduction=reduction),
+                   lambda: (read_rgb(str(image), reduction), read_mask(str(mask), reduction)))
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,7 @@ from engines.inspection import CaptureInput, Inspector, ReferenceImage
 from engines.manifest import load_manifest, manifest_path_for
 from engines.preprocess import read_mask, read_rgb
 from engines.reference import (REFERENCE_READ_REDUCTION, ComparisonSettings, PatchSettings,
-                               ReferenceFeatureCache, default_reference_cache_dir,
-                               file_identity)
+                               ReferenceFeatureCache, default_reference_cache_dir)
 from engines.runtime import load_model
 from engines.scoring import (DEFAULT_ITEM_SIZE, DEFAULT_ITEM_VIEWS, DEFAULT_VIEWS, VIEW_CHOICES,
                              SupervisedScorer)
@@ -131,11 +130,6 @@ def score_split(data: Path, split: str, scorer: SupervisedScorer, cache: Referen
     query of a split (reference banks cached)."""
     dataset = read_split(data, split, check_files=False)
 
-    def load(image: str, mask: str, reduce: int = REFERENCE_READ_REDUCTION
-             ) -> tuple[np.ndarray, np.ndarray]:
-        return (read_rgb(str(dataset.path(image)), reduce),
-                read_mask(str(dataset.path(mask)), reduce))
-
     # Queries at full size when an item scorer looks at their item crop, as the station's
     # 2048² tray; references at REFERENCE_READ_REDUCTION.
     query_reduction = 1 if item_scorer is not None else REFERENCE_READ_REDUCTION
@@ -146,13 +140,12 @@ def score_split(data: Path, split: str, scorer: SupervisedScorer, cache: Referen
     if progress and dataset.queries:
         progress(0, len(dataset.queries))
     for index, query in enumerate(dataset.queries):
-        image, mask = load(query.query_image, query.query_mask, query_reduction)
+        image = read_rgb(str(dataset.path(query.query_image)), query_reduction)
+        mask = read_mask(str(dataset.path(query.query_mask)), query_reduction)
         references = dataset.references_for(query.item_identifier)
         result = inspector.inspect(CaptureInput(image, mask, [
-            ReferenceImage(file_identity(dataset.path(r.reference_image),
-                                         dataset.path(r.reference_mask),
-                                         reduction=REFERENCE_READ_REDUCTION),
-                           lambda r=r: load(r.reference_image, r.reference_mask))
+            ReferenceImage.from_files(dataset.path(r.reference_image),
+                                      dataset.path(r.reference_mask), REFERENCE_READ_REDUCTION)
             for r in references]))
         p_any, p_major, p_types = result.p_any, result.p_major, tuple(result.p_types.values())
         reference_score = result.reference_score

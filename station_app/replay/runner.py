@@ -32,7 +32,7 @@ import numpy as np
 from engines.files import write_atomic
 from engines.inspection import CaptureInput, CaptureScores, Inspector, ReferenceImage, Refused
 from engines.preprocess import read_mask, read_rgb
-from engines.reference import REFERENCE_READ_REDUCTION, file_identity
+from engines.reference import REFERENCE_READ_REDUCTION
 from station_app.errors import StationError
 from station_app.replay.predictions import write_predictions
 from station_app.replay.results import SCORED, SKIPPED, ResultLog
@@ -201,14 +201,10 @@ def _load(capture: ReplayCapture, options: ReplayOptions) -> _Loaded | dict[str,
             if not path.is_file():
                 return skipped_record(capture, "reference image missing", str(path))
         try:
-            identity = file_identity(reference.image, reference.mask,
-                                     reduction=options.reference_reduction)
+            references.append(ReferenceImage.from_files(reference.image, reference.mask,
+                                                        options.reference_reduction))
         except OSError:
             return skipped_record(capture, "reference image unreadable", str(reference.image))
-        references.append(ReferenceImage(
-            identity,
-            lambda r=reference: (read_rgb(str(r.image), options.reference_reduction),
-                                 read_mask(str(r.mask), options.reference_reduction))))
     read_ms = (time.perf_counter() - started) * 1000.0
     return _Loaded(capture, CaptureInput(image, mask, references), read_ms)
 
