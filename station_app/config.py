@@ -168,6 +168,9 @@ class ModelSettings:
     item_score_views: int = setting(choices=(1, 2, 4), unit="mirrored looks per item crop")
     item_score_resolution: int = setting(choices=(384, 448, 512, 576, 640, 704, 768, 1024),
                                          unit="pixels")
+    item_score_second_resolution: int = setting(
+        choices=(0, 384, 448, 512, 576, 640, 704, 768, 832, 896, 1024),
+        unit="pixels; one more look at the item crop at this size, 0 = none")
 
 
 @dataclass(frozen=True)

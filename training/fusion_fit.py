@@ -31,8 +31,8 @@ from engines.preprocess import read_mask, read_rgb
 from engines.reference import (REFERENCE_READ_REDUCTION, ComparisonSettings, PatchSettings,
                                ReferenceFeatureCache, default_reference_cache_dir)
 from engines.runtime import load_model
-from engines.scoring import (DEFAULT_ITEM_SIZE, DEFAULT_ITEM_VIEWS, DEFAULT_VIEWS, VIEW_CHOICES,
-                             SupervisedScorer)
+from engines.scoring import (DEFAULT_ITEM_SECOND_SIZE, DEFAULT_ITEM_SIZE, DEFAULT_ITEM_VIEWS,
+                             DEFAULT_VIEWS, VIEW_CHOICES, SupervisedScorer)
 
 logger = logging.getLogger("training.fusion_fit")
 DEFAULT_L2 = 1.0
@@ -162,12 +162,14 @@ def score_split(data: Path, split: str, scorer: SupervisedScorer, cache: Referen
 
 
 def open_scorer(onnx_path: Path, threads: int = 2, views: int = DEFAULT_VIEWS,
-                size: int | None = None) -> tuple[SupervisedScorer, str]:
+                size: int | None = None, second_size: int = 0) -> tuple[SupervisedScorer, str]:
     """A CPU scorer session and the model's sha256 (part of the reference cache key);
-    ``views`` and ``size`` as the station scores (``models.score_views``, ``score_resolution``)."""
+    ``views``, ``size`` and ``second_size`` as the station scores (``models.score_views``,
+    ``score_resolution``; the item scorer's ``item_score_*`` settings)."""
     manifest = load_manifest(manifest_path_for(onnx_path))
     session = load_model(onnx_path, manifest, runtime="onnxruntime", threads=threads)
-    return SupervisedScorer(session, size=size, views=views), manifest.sha256
+    return (SupervisedScorer(session, size=size, views=views, second_size=second_size),
+            manifest.sha256)
 
 
 ITEM_SCORER_FILE = "item_scorer.onnx"
@@ -181,6 +183,9 @@ def add_item_scorer_arguments(parser: argparse.ArgumentParser) -> None:
                         help="test-time views of the item crop, as models.item_score_views")
     parser.add_argument("--item-size", type=int, default=DEFAULT_ITEM_SIZE,
                         help="side the item crop is resized to, as models.item_score_resolution")
+    parser.add_argument("--item-second-size", type=int, default=DEFAULT_ITEM_SECOND_SIZE,
+                        help="one more look at the item crop at this size (0 = none), as "
+                             "models.item_score_second_resolution")
 
 
 def open_item_scorer(args: argparse.Namespace) -> tuple[SupervisedScorer | None, str | None]:
@@ -193,7 +198,8 @@ def open_item_scorer(args: argparse.Namespace) -> tuple[SupervisedScorer | None,
             return None, None
     else:
         path = Path(args.item_scorer)
-    return open_scorer(path, views=args.item_views, size=args.item_size)
+    return open_scorer(path, views=args.item_views, size=args.item_size,
+                       second_size=args.item_second_size)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -218,7 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cache = ReferenceFeatureCache(args.cache, model_sha, PatchSettings())
     queries = score_split(args.data, args.split, scorer, cache, item_scorer=item_scorer)
     items = ({"item_scorer_sha256": item_sha, "item_views": args.item_views,
-              "item_resolution": item_scorer.size} if item_scorer else {})
+              "item_resolution": item_scorer.size,
+              "item_second_resolution": item_scorer.second_size} if item_scorer else {})
     model = fit_fusion(queries, {
         "data_set": str(args.data), "split": args.split, "scorer_sha256": model_sha,
         **items,

@@ -62,6 +62,8 @@ def run_scorers(args: argparse.Namespace) -> int:
                                   "--item-scorer", item_scorer,
                                   "--item-views", str(config.models.item_score_views),
                                   "--item-size", str(config.models.item_score_resolution),
+                                  "--item-second-size",
+                                  str(config.models.item_score_second_resolution),
                                   "--out", str(args.out)],
                                  progress=ProgressBar(f"score {args.split} split"))
     if code:

@@ -122,6 +122,9 @@ def _identity_of(info: dict[str, Any]) -> dict[str, Any]:
     identity["views"] = scoring.get("views", 1)   # runs from before views existed used 1
     identity["item_views"] = scoring.get("item_views")   # None: no item scorer
     identity["item_resolution"] = scoring.get("item_resolution")
+    # Runs from before the second look existed took none.
+    identity["item_second_resolution"] = scoring.get(
+        "item_second_resolution", None if identity["item_views"] is None else 0)
     return identity
 
 

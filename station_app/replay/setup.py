@@ -111,6 +111,8 @@ def open_replay_models(config: StationConfig, scorer_path: Path | None = None,
             "scoring": {"resolution": scorer.size, "views": scorer.views,
                         "item_views": item_scorer.views if item_scorer else None,
                         "item_resolution": item_scorer.size if item_scorer else None,
+                        "item_second_resolution": (item_scorer.second_size if item_scorer
+                                                   else None),
                         "patch_settings": patch_settings.key_text(),
                         "comparison": repr(comparison), "cpu_count": os.cpu_count()}}
     return ReplayModels(inspector, info)
@@ -153,7 +155,18 @@ def fusion_mismatches(fusion: FusionModel, scorer: SupervisedScorer,
             "item_score_views")
     setting("item_resolution", item_scorer.size, "the item crop", "at {} px",
             "item_score_resolution")
+    # A fusion fitted before the second look existed was fitted without one.
+    second = provenance.get("item_second_resolution",
+                            0 if "item_resolution" in provenance else None)
+    if second is not None and second != item_scorer.second_size:
+        found.append(f"the item crop gets {_second_look(item_scorer.second_size)} "
+                     f"(models.item_score_second_resolution) but the fusion was fitted with "
+                     f"{_second_look(second)}")
     return found
+
+
+def _second_look(size: int) -> str:
+    return f"a second look at {size} px" if size else "no second look"
 
 
 def refit_command(fusion: FusionModel, fusion_path: Path, scorer: SupervisedScorer,
@@ -169,7 +182,8 @@ def refit_command(fusion: FusionModel, fusion_path: Path, scorer: SupervisedScor
     else:
         arguments += ["--item-scorer", str(item_scorer.session.onnx_path),
                       "--item-views", str(item_scorer.views),
-                      "--item-size", str(item_scorer.size)]
+                      "--item-size", str(item_scorer.size),
+                      "--item-second-size", str(item_scorer.second_size)]
     command = shlex.join([*arguments, "--out", str(fusion_path)])
     return command + ("" if data else " (DATA: the data set's folder)")
 
@@ -194,6 +208,7 @@ def _open_item_scorer(config: StationConfig, batch_size: int) -> SupervisedScore
     try:
         return SupervisedScorer(session, max_batch=batch_size,
                                 size=config.models.item_score_resolution,
-                                views=config.models.item_score_views)
+                                views=config.models.item_score_views,
+                                second_size=config.models.item_score_second_resolution)
     except ValueError as error:
         raise StationError(f"item scorer {path}: {error}") from error

@@ -190,3 +190,47 @@ def test_warm_up_scores_the_serving_shape_with_every_view(scorer, monkeypatch, v
         feeds["image"].shape) or run(feeds))
     SupervisedScorer(scorer.session, max_batch=8, size=2 * SIZE, views=views).warm_up()
     assert fed == [(views, 3, 2 * SIZE, 2 * SIZE)] * WARM_UP_RUNS
+
+
+def test_second_look_weighs_as_much_as_the_views_together(scorer, monkeypatch):
+    """Two mirrored views at SIZE (logits 1 and 3 by this stand-in's rule) and one look at
+    2·SIZE (logit 6): the views' mean (2) and the second look are averaged, sigmoid(4), not
+    the three looks (sigmoid(10/3)). The heatmap stays on the first size's grid, the mean of
+    the views' and the second look's brought down to it."""
+    from engines.scoring import mean_probability
+    run = scorer.session.run
+
+    def run_with_known_logits(feeds):
+        out = dict(run(feeds))
+        count, size = feeds["image"].shape[0], feeds["image"].shape[-1]
+        logits = (np.array([1.0 + 2.0 * (k % 2) for k in range(count)]) if size == SIZE
+                  else np.full(count, 6.0))
+        out["p_any"] = (1 / (1 + np.exp(-logits)))[:, None].astype(np.float32)
+        return out
+
+    monkeypatch.setattr(scorer.session, "run", run_with_known_logits)
+    image = _image(9, 3 * SIZE)
+    image[:40, :40] = 255
+    views = SupervisedScorer(scorer.session, views=2).score(image)
+    second = SupervisedScorer(scorer.session, size=2 * SIZE, views=1).score(image)
+    both = SupervisedScorer(scorer.session, views=2, second_size=2 * SIZE).score(image)
+    assert both.p_any == pytest.approx(1 / (1 + np.exp(-4.0)), abs=1e-6)
+    assert both.p_major == pytest.approx(mean_probability(np.array([views.p_major,
+                                                                    second.p_major])))
+    assert both.heatmap.shape == views.heatmap.shape == (SIZE // 8, SIZE // 8)
+    brought_down = second.heatmap.reshape(SIZE // 8, 2, SIZE // 8, 2).mean(axis=(1, 3))
+    np.testing.assert_allclose(both.heatmap, (views.heatmap + brought_down) / 2, atol=1e-6)
+    assert not np.allclose(views.heatmap, brought_down, atol=1e-3)   # the looks differ
+
+
+def test_second_size_is_checked_and_warmed_up(scorer, monkeypatch):
+    from engines.runtime.base import WARM_UP_RUNS
+    with pytest.raises(ValueError, match="second input size 50 must be 0"):
+        SupervisedScorer(scorer.session, second_size=50)
+    assert SupervisedScorer(scorer.session, second_size=0).second_size == 0
+    fed = []
+    run = scorer.session.run
+    monkeypatch.setattr(scorer.session, "run", lambda feeds: fed.append(
+        feeds["image"].shape) or run(feeds))
+    SupervisedScorer(scorer.session, views=2, second_size=2 * SIZE).warm_up()
+    assert fed == [(2, 3, SIZE, SIZE), (1, 3, 2 * SIZE, 2 * SIZE)] * WARM_UP_RUNS

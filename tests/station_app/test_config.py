@@ -71,6 +71,16 @@ def test_item_score_resolution_agrees_with_the_scorer(default):
     assert all(size % INPUT_MULTIPLE == 0 for size in _constraint_of(field).choices)
 
 
+def test_item_score_second_resolution_agrees_with_the_scorer(default):
+    from engines.scoring import DEFAULT_ITEM_SECOND_SIZE, INPUT_MULTIPLE
+    assert default.models.item_score_second_resolution == DEFAULT_ITEM_SECOND_SIZE
+    field = next(f for f in dataclasses.fields(type(default.models))
+                 if f.name == "item_score_second_resolution")
+    choices = _constraint_of(field).choices
+    assert 0 in choices     # no second look
+    assert all(size % INPUT_MULTIPLE == 0 for size in choices if size)
+
+
 def test_packaged_default_sets_exactly_the_schema_keys():
     text = (importlib.resources.files("station_app") / "default_config.yaml").read_text()
     written = {section: set(keys) for section, keys in yaml.safe_load(text).items()}

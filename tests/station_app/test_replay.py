@@ -12,7 +12,7 @@ import pytest
 
 from engines.preprocess import read_rgb
 from engines.reference import REFERENCE_READ_REDUCTION, file_identity
-from engines.scoring import DEFAULT_ITEM_SIZE, DEFAULT_VIEWS
+from engines.scoring import DEFAULT_ITEM_SECOND_SIZE, DEFAULT_ITEM_SIZE, DEFAULT_VIEWS
 from station_app.cli import main
 from station_app.config import load_config
 from station_app.replay import ReplayOptions, read_predictions, run_replay
@@ -181,6 +181,7 @@ def _fusion_warnings(caplog, config_text: str, tmp_path: Path, fusion_path: Path
 @pytest.mark.parametrize("setting, value, fix", [
     ("item_score_resolution", 512, "--item-size 512"),
     ("item_score_views", 1, "--item-views 1"),
+    ("item_score_second_resolution", 0, "--item-second-size 0"),
     ("score_views", 2, "--views 2"),
     ("item_scorer", '""', "models.item_scorer"),
 ])
@@ -214,14 +215,20 @@ def _assert_refit_command_names_the_configuration(message: str, models) -> None:
         assert args.item_scorer == "none"
     else:
         assert args.item_scorer == models.info["models"]["item_scorer"]["path"]
-        assert (args.item_views, args.item_size) == (scoring["item_views"],
-                                                     scoring["item_resolution"])
+        assert (args.item_views, args.item_size, args.item_second_size) == (
+            scoring["item_views"], scoring["item_resolution"], scoring["item_second_resolution"])
 
 
 @pytest.mark.parametrize("edit, expected", [
     ({"provenance": {"scorer_sha256": "0" * 64}}, "another tray scorer"),
     ({"provenance": {"item_scorer_sha256": "0" * 64}}, "another item scorer"),
     ({"coefficients": {"logit_item_p_any": 0.0, "logit_item_p_major": 0.0}}, "no weight"),
+    ({"provenance": {"item_second_resolution": 640}},
+     "gets a second look at 768 px (models.item_score_second_resolution) but the fusion was "
+     "fitted with a second look at 640 px"),
+    # A fusion fitted before the second look existed was fitted without one.
+    ({"provenance": {"item_second_resolution": None}},
+     "but the fusion was fitted with no second look"),
 ])
 def test_a_fusion_fitted_with_other_models_is_warned_about(tmp_path, caplog, edit, expected):
     import yaml
@@ -232,6 +239,8 @@ def test_a_fusion_fitted_with_other_models_is_warned_about(tmp_path, caplog, edi
     data = yaml.safe_load(bundled.read_text())
     for section, values in edit.items():
         data[section].update(values)
+        for key in [key for key, value in values.items() if value is None]:
+            del data[section][key]
     edited = tmp_path / "fusion.yaml"
     edited.write_text(yaml.safe_dump(data))
     models, messages = _fusion_warnings(caplog, "", tmp_path, fusion_path=edited)
@@ -274,6 +283,10 @@ def test_resume_with_other_settings_is_refused(tmp_path, dataset, scorer_onnx, c
     config.write_text("models:\n  item_score_resolution: 512\n")
     assert _replay(dataset, out, scorer_onnx, cache_dir, "--config", str(config)) == 1
     assert "other settings (differing: item_resolution)" in capsys.readouterr().err
+    # And another second look at it (models.item_score_second_resolution).
+    config.write_text("models:\n  item_score_second_resolution: 0\n")
+    assert _replay(dataset, out, scorer_onnx, cache_dir, "--config", str(config)) == 1
+    assert "other settings (differing: item_second_resolution)" in capsys.readouterr().err
     # A run from before the query was read at full size names the options that changed.
     info = json.loads((out / "run.json").read_text())
     options = info["options"]
@@ -286,6 +299,7 @@ def test_resume_with_other_settings_is_refused(tmp_path, dataset, scorer_onnx, c
     scoring = json.loads((full_run / "run.json").read_text())["scoring"]
     assert scoring["resolution"] == 512 and scoring["views"] == DEFAULT_VIEWS
     assert scoring["item_resolution"] == DEFAULT_ITEM_SIZE
+    assert scoring["item_second_resolution"] == DEFAULT_ITEM_SECOND_SIZE
 
 
 def test_torn_last_line_is_dropped_and_that_capture_rescored(tmp_path, dataset, scorer_onnx,
@@ -392,3 +406,12 @@ def test_the_item_scorer_is_configurable_and_a_missing_one_is_named(tmp_path, da
                    "--config", str(missing)) == 1
     error = capsys.readouterr().err
     assert "no_such_model.onnx" in error and 'models.item_scorer: ""' in error
+
+
+def test_a_run_from_before_the_second_look_resumes_as_one_without_it():
+    """run.json of a replay made before models.item_score_second_resolution existed: it
+    scored the item crop without a second look, so only that setting resumes it."""
+    from station_app.replay.runner import _identity_of
+    before = {"scoring": {"item_views": 2, "item_resolution": 576}}
+    assert _identity_of(before)["item_second_resolution"] == 0
+    assert _identity_of({"scoring": {"item_views": None}})["item_second_resolution"] is None
