@@ -19,7 +19,7 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -202,6 +202,17 @@ def open_item_scorer(args: argparse.Namespace) -> tuple[SupervisedScorer | None,
                        second_size=args.item_second_size)
 
 
+def item_scoring_provenance(item_scorer: SupervisedScorer | None,
+                            item_sha: str | None) -> dict[str, Any]:
+    """How the item crop was scored for the fit, as the fusion's provenance records it; the
+    station compares it with its own settings (``station_app.replay.setup``)."""
+    if item_scorer is None:
+        return {}
+    return {"item_scorer_sha256": item_sha, "item_views": item_scorer.views,
+            "item_resolution": item_scorer.size,
+            "item_second_resolution": item_scorer.second_size}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True)
@@ -223,12 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     item_scorer, item_sha = open_item_scorer(args)
     cache = ReferenceFeatureCache(args.cache, model_sha, PatchSettings())
     queries = score_split(args.data, args.split, scorer, cache, item_scorer=item_scorer)
-    items = ({"item_scorer_sha256": item_sha, "item_views": args.item_views,
-              "item_resolution": item_scorer.size,
-              "item_second_resolution": item_scorer.second_size} if item_scorer else {})
     model = fit_fusion(queries, {
         "data_set": str(args.data), "split": args.split, "scorer_sha256": model_sha,
-        **items,
+        **item_scoring_provenance(item_scorer, item_sha),
         "patch_settings": cache.settings.key_text(), "comparison": repr(ComparisonSettings()),
         "views": args.views, "resolution": scorer.size,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}, args.l2)

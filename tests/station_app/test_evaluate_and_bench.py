@@ -50,9 +50,10 @@ def test_bench_prints_stages_and_writes_json(tmp_path, capsys):
 
 def test_evaluate_scorers_writes_the_table_and_scores_as_configured(small_dataset, tmp_path,
                                                                     capsys):
-    """The Table 2 rows are printed and written; ``models.score_views`` and
-    ``models.item_score_resolution`` from the station config reach the scorers (four looks,
-    another crop size give other probabilities than the defaults)."""
+    """The Table 2 rows are printed and written; ``models.score_views``,
+    ``models.item_score_resolution`` and ``models.item_score_second_resolution`` from the
+    station config reach the scorers (four looks, another crop size, no second look give
+    other probabilities than the defaults)."""
     def column(out, name):
         with open(out / "scores.csv", newline="") as handle:
             return [float(row[name]) for row in csv.DictReader(handle)]
@@ -77,6 +78,11 @@ def test_evaluate_scorers_writes_the_table_and_scores_as_configured(small_datase
     at_512 = column(tmp_path / "item512", "item_p_any")
     assert len(default_item) == len(at_512) > 0
     assert default_item != pytest.approx(at_512, abs=1e-6)
+    config.write_text("models:\n  item_score_second_resolution: 0\n")
+    p_any(tmp_path / "one_size", "--config", str(config))
+    one_size = column(tmp_path / "one_size", "item_p_any")
+    assert len(default_item) == len(one_size) > 0
+    assert default_item != pytest.approx(one_size, abs=1e-6)
 
 
 def test_replay_scores_as_evaluate_scorers_does(small_dataset, tmp_path):

@@ -66,3 +66,26 @@ def test_item_scores_get_their_own_weight_only_when_every_query_has_one():
     assert with_items.coefficients["logit_item_p_any"] > with_items.coefficients["logit_p_any"] > 0
     without = fit_fusion(queries[:-1] + [_queries(1, 9)[0]], {})   # one query lacks it
     assert "logit_item_p_any" not in without.coefficients
+
+
+def test_the_fit_records_the_item_scoring_the_station_checks():
+    """A fusion fitted with some item-crop settings opens without a warning at those
+    settings and with one at another second look: the fitter writes what the station's
+    check reads."""
+    from pathlib import Path
+
+    from station_app.replay.setup import fusion_mismatches
+    from training.fusion_fit import item_scoring_provenance, open_scorer
+
+    models = Path(__file__).resolve().parents[2] / "engines" / "models"
+    scorer, _ = open_scorer(models / "scorer.onnx")
+    for second, other in ((768, 0), (0, 768)):
+        fitted_with, sha = open_scorer(models / "item_scorer.onnx", views=2, size=576,
+                                       second_size=second)
+        fusion = FusionModel(0.0, {"logit_item_p_any": 1.0},
+                             provenance=item_scoring_provenance(fitted_with, sha))
+        assert fusion_mismatches(fusion, scorer, fitted_with) == []
+        used, _ = open_scorer(models / "item_scorer.onnx", views=2, size=576, second_size=other)
+        mismatches = fusion_mismatches(fusion, scorer, used)
+        assert len(mismatches) == 1 and "second look" in mismatches[0], mismatches
+    assert item_scoring_provenance(None, None) == {}
